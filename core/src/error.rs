@@ -1,0 +1,125 @@
+//! Errors of the `tributary` crate.
+//!
+//! One enum, [`Error`], covers the log, codecs, topology validation and the
+//! runtime. Variants are structured so that callers can branch on them, and
+//! every message names what went wrong and where (topic, partition, file,
+//! offset).
+
+use std::path::PathBuf;
+
+/// The result type used throughout `tributary`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `tributary`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed; `context` says which.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path involved.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A topic that does not exist was used.
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    /// A partition outside the topic's partition range was used.
+    #[error("topic '{topic}' has no partition {partition} (it has {partitions})")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition that was asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// A topic was created twice.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// A configuration value is not acceptable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Stored data failed its checksum or is structurally broken.
+    #[error("corrupt log data in {file} at byte {position}: {reason}")]
+    Corrupt {
+        /// The file holding the damaged data.
+        file: PathBuf,
+        /// Byte position of the damaged batch in the file.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A fetch asked for an offset the partition does not hold.
+    #[error(
+        "offset {offset} is out of range for {topic}/{partition} (valid: {start}..={end})"
+    )]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The first offset still held.
+        start: u64,
+        /// The next offset to be written.
+        end: u64,
+    },
+    /// Another process holds the partition's writer lock.
+    #[error("partition {topic}/{partition} is locked by another writer ({lock})")]
+    Locked {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A key or value could not be encoded or decoded.
+    #[error(transparent)]
+    Codec(#[from] crate::codec::CodecError),
+    /// The topology is not valid; every problem found is listed.
+    #[error("invalid topology:\n  - {}", .0.join("\n  - "))]
+    Topology(Vec<String>),
+    /// A record could not be decoded and the application is configured to stop.
+    #[error(
+        "cannot decode record {topic}/{partition}@{offset}: {source} \
+         (set on_decode_error = dead-letter to route such records to a dead-letter topic)"
+    )]
+    Decode {
+        /// The input topic.
+        topic: String,
+        /// The input partition.
+        partition: u32,
+        /// The record's offset.
+        offset: u64,
+        /// Why decoding failed.
+        #[source]
+        source: crate::codec::CodecError,
+    },
+    /// A worker thread panicked or the runtime was stopped abnormally.
+    #[error("runtime failure: {0}")]
+    Runtime(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with a description of what was being done.
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+/// Adds context to I/O results, as `anyhow::Context` does, within this crate.
+pub(crate) trait IoContext<T> {
+    /// Wraps the error with the context string produced by `f`.
+    fn ctx(self, f: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, f: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(f(), e))
+    }
+}

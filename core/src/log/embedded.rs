@@ -1,0 +1,275 @@
+//! The embedded log: topics in a local directory.
+//!
+//! Layout under the root directory:
+//!
+//! ```text
+//! topics/<topic>/topic.json          the TopicConfig
+//! topics/<topic>/<partition>/*.log   segment files
+//! topics/<topic>/<partition>/.lock   the writer lock
+//! groups/<group>.json                consumer-group positions
+//! ```
+//!
+//! Any number of processes may open the same directory: each partition has
+//! one writer at a time (the first process to append takes its lock), and
+//! readers in other processes see new batches as they are written.
+
+use super::format::BatchBuilder;
+use super::offsets::{OffsetStore, write_synced};
+use super::partition::Partition;
+use super::{FsyncPolicy, Log, TopicConfig, TopicPartition, validate_name};
+use crate::error::{Error, IoContext, Result};
+use crate::record::{Record, now_millis};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+#[derive(Debug)]
+struct Topic {
+    config: TopicConfig,
+    partitions: Vec<RwLock<Partition>>,
+}
+
+/// Topics stored in a local directory; see the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use tributary::log::{EmbeddedLog, Log, TopicConfig, format::BatchBuilder};
+/// let dir = tempfile::tempdir()?;
+/// let log = EmbeddedLog::open(dir.path())?;
+/// log.create_topic("clicks", &TopicConfig::new(2))?;
+/// let mut batch = BatchBuilder::new();
+/// batch.push(1_000, Some(b"user-1"), Some(b"{\"page\":\"/\"}"), &[]);
+/// assert_eq!(log.append("clicks", 0, &mut batch)?, 0);
+/// let mut out = Vec::new();
+/// log.fetch("clicks", 0, 0, 1 << 20, &mut out)?;
+/// assert_eq!(out[0].value.as_deref(), Some(&b"{\"page\":\"/\"}"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct EmbeddedLog {
+    root: PathBuf,
+    fsync: FsyncPolicy,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    offsets: OffsetStore,
+    offsets_lock: Mutex<()>,
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) a log directory with the default fsync policy.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(root, FsyncPolicy::default())
+    }
+
+    /// Opens a log directory with the given fsync policy.
+    pub fn open_with(root: impl AsRef<Path>, fsync: FsyncPolicy) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        std::fs::create_dir_all(root.join("topics"))
+            .ctx(|| format!("creating log directory {}", root.display()))?;
+        Ok(EmbeddedLog {
+            offsets: OffsetStore::new(root.join("groups")),
+            root,
+            fsync,
+            topics: RwLock::new(HashMap::new()),
+            offsets_lock: Mutex::new(()),
+        })
+    }
+
+    /// The log's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn topic_dir(&self, name: &str) -> PathBuf {
+        self.root.join("topics").join(name)
+    }
+
+    /// The open topic, opening it from disk if another process created it.
+    fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        if let Some(t) = read(&self.topics).get(name) {
+            return Ok(Arc::clone(t));
+        }
+        validate_name("topic", name)?;
+        let dir = self.topic_dir(name);
+        let meta = dir.join("topic.json");
+        let bytes = match std::fs::read(&meta) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::UnknownTopic(name.to_owned()));
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", meta.display()), e)),
+        };
+        let config: TopicConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            file: meta.clone(),
+            position: 0,
+            reason: format!("topic configuration is not valid: {e}"),
+        })?;
+        config.validate()?;
+        let mut partitions = Vec::with_capacity(config.partitions as usize);
+        for p in 0..config.partitions {
+            let part =
+                Partition::open(name, p, dir.join(p.to_string()), config.clone(), self.fsync)?;
+            partitions.push(RwLock::new(part));
+        }
+        let topic = Arc::new(Topic { config, partitions });
+        let mut topics = write(&self.topics);
+        Ok(Arc::clone(topics.entry(name.to_owned()).or_insert(topic)))
+    }
+
+    fn with_partition<T>(
+        &self,
+        topic: &str,
+        partition: u32,
+        f: impl FnOnce(&RwLock<Partition>) -> Result<T>,
+    ) -> Result<T> {
+        let t = self.topic(topic)?;
+        let p = t.partitions.get(partition as usize).ok_or_else(|| Error::UnknownPartition {
+            topic: topic.to_owned(),
+            partition,
+            partitions: t.config.partitions,
+        })?;
+        f(p)
+    }
+
+    /// Deletes sealed segments past retention in every open partition.
+    pub fn enforce_retention(&self) -> Result<()> {
+        let now = now_millis();
+        let topics: Vec<_> = read(&self.topics).values().cloned().collect();
+        for t in topics {
+            for p in &t.partitions {
+                let mut p = write(p);
+                if p.is_writer() {
+                    p.enforce_retention(now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Total bytes stored for a partition.
+    pub fn partition_size(&self, topic: &str, partition: u32) -> Result<u64> {
+        self.with_partition(topic, partition, |p| Ok(read(p).size_bytes()))
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Log for EmbeddedLog {
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<()> {
+        validate_name("topic", name)?;
+        config.validate()?;
+        let dir = self.topic_dir(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::TopicExists(name.to_owned()));
+            }
+            Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
+        }
+        for p in 0..config.partitions {
+            let pd = dir.join(p.to_string());
+            std::fs::create_dir_all(&pd).ctx(|| format!("creating {}", pd.display()))?;
+        }
+        let bytes = serde_json::to_vec_pretty(config)
+            .map_err(|e| Error::Runtime(format!("encoding topic config: {e}")))?;
+        // Written last: a topic exists once its configuration does.
+        let tmp = dir.join(".topic.json.tmp");
+        write_synced(&tmp, &bytes)?;
+        std::fs::rename(&tmp, dir.join("topic.json"))
+            .ctx(|| format!("creating {}", dir.join("topic.json").display()))?;
+        Ok(())
+    }
+
+    fn topic_config(&self, name: &str) -> Result<TopicConfig> {
+        Ok(self.topic(name)?.config.clone())
+    }
+
+    fn list_topics(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("topics");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).ctx(|| format!("listing {}", dir.display()))? {
+            let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+            if entry.path().join("topic.json").exists() {
+                if let Some(n) = entry.file_name().to_str() {
+                    names.push(n.to_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete_topic(&self, name: &str) -> Result<()> {
+        self.topic(name)?;
+        write(&self.topics).remove(name);
+        let dir = self.topic_dir(name);
+        std::fs::remove_dir_all(&dir).ctx(|| format!("deleting {}", dir.display()))
+    }
+
+    fn append(&self, topic: &str, partition: u32, batch: &mut BatchBuilder) -> Result<u64> {
+        self.with_partition(topic, partition, |p| write(p).append(batch))
+    }
+
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_bytes: usize,
+        out: &mut Vec<Record>,
+    ) -> Result<()> {
+        self.with_partition(topic, partition, |p| {
+            {
+                let part = read(p);
+                if offset < part.end_offset() || part.is_writer() {
+                    return part.fetch(offset, max_bytes, out);
+                }
+            }
+            // At the end: look for what another process wrote meanwhile.
+            let mut part = write(p);
+            part.refresh()?;
+            part.fetch(offset, max_bytes, out)
+        })
+    }
+
+    fn offsets(&self, topic: &str, partition: u32) -> Result<(u64, u64)> {
+        self.with_partition(topic, partition, |p| {
+            let mut part = write(p);
+            part.refresh()?;
+            Ok((part.start_offset(), part.end_offset()))
+        })
+    }
+
+    fn offset_for_timestamp(&self, topic: &str, partition: u32, timestamp: i64) -> Result<u64> {
+        self.with_partition(topic, partition, |p| {
+            let mut part = write(p);
+            part.refresh()?;
+            part.offset_for_timestamp(timestamp)
+        })
+    }
+
+    fn sync(&self, topic: &str, partition: u32) -> Result<()> {
+        self.with_partition(topic, partition, |p| write(p).sync())
+    }
+
+    fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        validate_name("group", group)?;
+        let _guard = self.offsets_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.offsets.merge(group, offsets)
+    }
+
+    fn committed_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, u64>> {
+        validate_name("group", group)?;
+        self.offsets.load(group)
+    }
+
+    fn list_groups(&self) -> Result<Vec<String>> {
+        self.offsets.list()
+    }
+}

@@ -1,0 +1,479 @@
+//! The on-disk format of record batches.
+//!
+//! A segment file is a sequence of batches. Each batch is a fixed header
+//! followed by its records; all integers are little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | base offset (u64) |
+//! | 8..12 | batch length in bytes, header included (u32) |
+//! | 12 | format version ([`VERSION`]) |
+//! | 13..15 | attributes (u16): bit 4 transactional, bit 5 control (markers) |
+//! | 15..19 | CRC32C of every other byte of the batch (header and records) |
+//! | 19..23 | last offset delta (u32) |
+//! | 23..31 | first timestamp (i64, ms) |
+//! | 31..39 | max timestamp (i64, ms) |
+//! | 39..47 | producer id (i64, -1 = none) |
+//! | 47..49 | producer epoch (i16, -1 = none) |
+//! | 49..53 | base sequence (i32, -1 = none) |
+//! | 53..57 | record count (u32) |
+//!
+//! The CRC covers the header too (all of it but the CRC field), so a batch
+//! checks itself. The producer fields and the transactional/control bits are
+//! the room left for exactly-once: transaction markers are control batches,
+//! and read-committed readers will filter on them, without a format change.
+//!
+//! Each record is: varint body length, then zigzag timestamp delta (from the
+//! first timestamp), varint offset delta, zigzag key length (-1 = absent),
+//! key, zigzag value length (-1 = tombstone), value, varint header count, and
+//! per header a varint name length, name, varint value length, value.
+
+use crate::record::{Header, Record};
+use bytes::Bytes;
+
+/// Version byte of batches written by this code.
+pub const VERSION: u8 = 1;
+/// Length of a batch header in bytes.
+pub const HEADER_LEN: usize = 57;
+/// Attribute bit: the batch belongs to a transaction.
+pub const ATTR_TRANSACTIONAL: u16 = 1 << 4;
+/// Attribute bit: the batch holds control records (transaction markers).
+pub const ATTR_CONTROL: u16 = 1 << 5;
+/// Largest batch accepted when reading (guards against a corrupt length).
+pub const MAX_BATCH_LEN: u32 = 64 << 20;
+
+const CRC_AT: usize = 15;
+
+/// Why bytes are not a valid batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// Fewer bytes than the header or the declared length.
+    #[error("truncated batch: need {need} bytes, have {have}")]
+    Truncated {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes present.
+        have: usize,
+    },
+    /// The version byte is unknown.
+    #[error("unknown batch format version {0}")]
+    BadVersion(u8),
+    /// The declared length is impossible.
+    #[error("impossible batch length {0}")]
+    BadLength(u32),
+    /// The checksum does not match the bytes.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Crc {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC of the bytes read.
+        computed: u32,
+    },
+    /// The records inside a batch with a valid checksum do not parse.
+    #[error("malformed record: {0}")]
+    Malformed(&'static str),
+}
+
+/// The decoded header of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: u64,
+    /// Total length of the batch in bytes.
+    pub len: u32,
+    /// Attribute bits.
+    pub attributes: u16,
+    /// Stored CRC.
+    pub crc: u32,
+    /// Offset of the last record minus the base offset.
+    pub last_offset_delta: u32,
+    /// Timestamp of the first record.
+    pub first_timestamp: i64,
+    /// Largest timestamp in the batch.
+    pub max_timestamp: i64,
+    /// Number of records.
+    pub count: u32,
+}
+
+impl BatchHeader {
+    /// Parses a header from the start of `buf`, checking version and length
+    /// bounds (not the CRC: see [`verify`]).
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, FormatError> {
+        if buf.len() < HEADER_LEN {
+            return Err(FormatError::Truncated { need: HEADER_LEN, have: buf.len() });
+        }
+        let version = buf[12];
+        if version != VERSION {
+            return Err(FormatError::BadVersion(version));
+        }
+        let len = u32_at(buf, 8);
+        if (len as usize) < HEADER_LEN || len > MAX_BATCH_LEN {
+            return Err(FormatError::BadLength(len));
+        }
+        Ok(BatchHeader {
+            base_offset: u64_at(buf, 0),
+            len,
+            attributes: u16::from_le_bytes([buf[13], buf[14]]),
+            crc: u32_at(buf, CRC_AT),
+            last_offset_delta: u32_at(buf, 19),
+            first_timestamp: u64_at(buf, 23) as i64,
+            max_timestamp: u64_at(buf, 31) as i64,
+            count: u32_at(buf, 53),
+        })
+    }
+
+    /// Offset after the last record of the batch.
+    pub fn next_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.last_offset_delta) + 1
+    }
+
+    /// True for control batches (transaction markers), which carry no user records.
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+}
+
+/// Checks the CRC of a whole batch (`batch.len()` must equal the header's length).
+pub fn verify(batch: &[u8]) -> Result<(), FormatError> {
+    let header = BatchHeader::parse(batch)?;
+    if batch.len() != header.len as usize {
+        return Err(FormatError::Truncated { need: header.len as usize, have: batch.len() });
+    }
+    let computed = batch_crc(batch);
+    if computed != header.crc {
+        return Err(FormatError::Crc { stored: header.crc, computed });
+    }
+    Ok(())
+}
+
+fn batch_crc(batch: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(&batch[..CRC_AT]);
+    crc32c::crc32c_append(crc, &batch[CRC_AT + 4..])
+}
+
+/// Decodes the records of a verified batch whose offsets are `>= min_offset`,
+/// appending them to `out`. Keys, values and header values share `batch`.
+pub fn decode_records(
+    batch: &Bytes,
+    min_offset: u64,
+    out: &mut Vec<Record>,
+) -> Result<(), FormatError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.is_control() {
+        return Ok(());
+    }
+    let mut r = Reader { buf: batch, pos: HEADER_LEN };
+    for _ in 0..header.count {
+        let body_len = r.varint()? as usize;
+        let end = r.pos.checked_add(body_len).ok_or(FormatError::Malformed("length"))?;
+        if end > batch.len() {
+            return Err(FormatError::Malformed("record runs past the batch"));
+        }
+        let ts_delta = r.zigzag()?;
+        let offset = header.base_offset + r.varint()?;
+        if offset < min_offset {
+            r.pos = end;
+            continue;
+        }
+        let key = r.optional_bytes()?;
+        let value = r.optional_bytes()?;
+        let header_count = r.varint()?;
+        let mut headers = Vec::new();
+        for _ in 0..header_count {
+            let name = r.bytes()?;
+            let name = std::str::from_utf8(&name)
+                .map_err(|_| FormatError::Malformed("header name is not UTF-8"))?
+                .to_owned();
+            let value = r.bytes()?;
+            headers.push(Header { name, value });
+        }
+        if r.pos != end {
+            return Err(FormatError::Malformed("record length mismatch"));
+        }
+        out.push(Record {
+            offset,
+            timestamp: header.first_timestamp.wrapping_add(ts_delta),
+            key,
+            value,
+            headers,
+        });
+    }
+    if r.pos != batch.len() {
+        return Err(FormatError::Malformed("trailing bytes after the last record"));
+    }
+    Ok(())
+}
+
+/// Builds a batch in memory; the log assigns its base offset on append.
+///
+/// # Examples
+///
+/// ```
+/// use tributary::log::format::BatchBuilder;
+/// let mut b = BatchBuilder::new();
+/// b.push(1000, Some(b"k"), Some(b"v"), &[]);
+/// b.push(1005, None, None, &[]);
+/// assert_eq!(b.len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    buf: Vec<u8>,
+    count: u32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchBuilder {
+    /// Creates an empty batch.
+    pub fn new() -> Self {
+        BatchBuilder {
+            buf: vec![0; HEADER_LEN],
+            count: 0,
+            first_timestamp: 0,
+            max_timestamp: i64::MIN,
+        }
+    }
+
+    /// Number of records in the batch.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True if the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Size of the encoded batch in bytes.
+    pub fn size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Removes every record, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.buf.truncate(HEADER_LEN);
+        self.count = 0;
+        self.max_timestamp = i64::MIN;
+    }
+
+    /// Adds a record.
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) {
+        if self.count == 0 {
+            self.first_timestamp = timestamp;
+        }
+        let ts_delta = timestamp.wrapping_sub(self.first_timestamp);
+        let offset_delta = u64::from(self.count);
+        let mut body = zigzag_len(ts_delta) + varint_len(offset_delta);
+        body += opt_len(key) + opt_len(value);
+        body += varint_len(headers.len() as u64);
+        for h in headers {
+            body += varint_len(h.name.len() as u64) + h.name.len();
+            body += varint_len(h.value.len() as u64) + h.value.len();
+        }
+        let buf = &mut self.buf;
+        buf.reserve(body + 10);
+        put_varint(buf, body as u64);
+        put_varint(buf, zigzag(ts_delta));
+        put_varint(buf, offset_delta);
+        put_opt(buf, key);
+        put_opt(buf, value);
+        put_varint(buf, headers.len() as u64);
+        for h in headers {
+            put_varint(buf, h.name.len() as u64);
+            buf.extend_from_slice(h.name.as_bytes());
+            put_varint(buf, h.value.len() as u64);
+            buf.extend_from_slice(&h.value);
+        }
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+    }
+
+    /// Adds a record, taking key, value and headers from `record`.
+    pub fn push_record(&mut self, record: &Record) {
+        self.push(record.timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers);
+    }
+
+    /// Writes the header for `base_offset`, computes the CRC and returns the
+    /// finished bytes. Call only on a non-empty batch.
+    pub fn finish(&mut self, base_offset: u64) -> &[u8] {
+        let len = self.buf.len() as u32;
+        let h = &mut self.buf[..HEADER_LEN];
+        h[0..8].copy_from_slice(&base_offset.to_le_bytes());
+        h[8..12].copy_from_slice(&len.to_le_bytes());
+        h[12] = VERSION;
+        h[13..15].copy_from_slice(&0u16.to_le_bytes());
+        h[19..23].copy_from_slice(&(self.count.saturating_sub(1)).to_le_bytes());
+        h[23..31].copy_from_slice(&self.first_timestamp.to_le_bytes());
+        h[31..39].copy_from_slice(&self.max_timestamp.to_le_bytes());
+        h[39..47].copy_from_slice(&(-1i64).to_le_bytes());
+        h[47..49].copy_from_slice(&(-1i16).to_le_bytes());
+        h[49..53].copy_from_slice(&(-1i32).to_le_bytes());
+        h[53..57].copy_from_slice(&self.count.to_le_bytes());
+        let crc = batch_crc(&self.buf);
+        self.buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+        &self.buf
+    }
+
+    /// Largest timestamp pushed so far.
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn varint(&mut self) -> Result<u64, FormatError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.buf.get(self.pos).ok_or(FormatError::Malformed("varint"))?;
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(FormatError::Malformed("varint too long"))
+    }
+
+    fn zigzag(&mut self) -> Result<i64, FormatError> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    fn take(&mut self, len: usize) -> Result<Bytes, FormatError> {
+        let end = self.pos.checked_add(len).ok_or(FormatError::Malformed("length"))?;
+        if end > self.buf.len() {
+            return Err(FormatError::Malformed("field runs past the batch"));
+        }
+        let b = self.buf.slice(self.pos..end);
+        self.pos = end;
+        Ok(b)
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, FormatError> {
+        let len = self.varint()?;
+        self.take(usize::try_from(len).map_err(|_| FormatError::Malformed("length"))?)
+    }
+
+    fn optional_bytes(&mut self) -> Result<Option<Bytes>, FormatError> {
+        match self.zigzag()? {
+            -1 => Ok(None),
+            len if len >= 0 => self.take(len as usize).map(Some),
+            _ => Err(FormatError::Malformed("negative length")),
+        }
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn zigzag_len(v: i64) -> usize {
+    varint_len(zigzag(v))
+}
+
+fn opt_len(b: Option<&[u8]>) -> usize {
+    match b {
+        Some(b) => zigzag_len(b.len() as i64) + b.len(),
+        None => 1,
+    }
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn put_opt(buf: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        Some(b) => {
+            put_varint(buf, zigzag(b.len() as i64));
+            buf.extend_from_slice(b);
+        }
+        None => put_varint(buf, zigzag(-1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut b = BatchBuilder::new();
+        b.push(1_000, Some(b"key"), Some(b"value"), &[Header::new("h", &b"x"[..])]);
+        b.push(990, None, None, &[]);
+        b.push(-5, Some(b""), Some(&[7u8; 300]), &[]);
+        b.finish(42).to_vec()
+    }
+
+    #[test]
+    fn batch_round_trip() {
+        let bytes = Bytes::from(sample());
+        verify(&bytes).unwrap();
+        let h = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!((h.base_offset, h.count, h.next_offset()), (42, 3, 45));
+        assert_eq!(h.max_timestamp, 1_000);
+        let mut out = Vec::new();
+        decode_records(&bytes, 0, &mut out).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].offset, 42);
+        assert_eq!(out[0].key.as_deref(), Some(&b"key"[..]));
+        assert_eq!(out[0].header("h").map(|v| v.to_vec()), Some(b"x".to_vec()));
+        assert_eq!((out[1].timestamp, out[1].key.clone(), out[1].value.clone()), (990, None, None));
+        assert_eq!(out[2].timestamp, -5);
+        assert_eq!(out[2].value.as_ref().map(|v| v.len()), Some(300));
+        let mut tail = Vec::new();
+        decode_records(&bytes, 44, &mut tail).unwrap();
+        assert_eq!(tail.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![44]);
+    }
+
+    #[test]
+    fn flipping_any_byte_is_detected() {
+        let good = sample();
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x5a;
+            assert!(verify(&bad).is_err(), "flip at byte {i} went unnoticed");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Topics: the [`Log`] backend trait, the embedded log and the in-memory log.
+//!
+//! A topic has N partitions; a partition is an append-only sequence of
+//! [`Record`]s with dense offsets from 0. Everything Tributary reads and
+//! writes goes through the [`Log`] trait:
+//!
+//! - [`EmbeddedLog`] (the default) keeps topics in a local directory, as
+//!   segment files of CRC-checked record batches ([`format`]), with a torn
+//!   tail truncated on open ([`recovery`](self)), retention by age and size,
+//!   and one writer per partition across processes (a file lock);
+//! - [`MemoryLog`] keeps them in memory, for the [`TestDriver`](crate::testing::TestDriver);
+//! - the Kafka backend (`tributary-kafka`) implements the same trait.
+//!
+//! Consumer-group offsets live in the backend too ([`Log::commit_offsets`]).
+
+mod embedded;
+pub mod format;
+mod memory;
+mod offsets;
+mod partition;
+mod recovery;
+mod segment;
+
+pub use embedded::EmbeddedLog;
+pub use memory::MemoryLog;
+
+use crate::error::{Error, Result};
+use crate::record::Record;
+use format::BatchBuilder;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Per-topic settings, stored with the topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Number of partitions (at least 1).
+    pub partitions: u32,
+    /// A segment rolls when it would grow past this many bytes.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes: u64,
+    /// Delete sealed segments whose newest record is older than this (ms).
+    #[serde(default)]
+    pub retention_ms: Option<i64>,
+    /// Delete the oldest sealed segments while the partition is larger than this.
+    #[serde(default)]
+    pub retention_bytes: Option<u64>,
+}
+
+fn default_segment_bytes() -> u64 {
+    TopicConfig::DEFAULT_SEGMENT_BYTES
+}
+
+impl TopicConfig {
+    /// Default segment size: 64 MiB.
+    pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+    /// A topic with `partitions` partitions and default settings (no retention).
+    pub fn new(partitions: u32) -> Self {
+        TopicConfig {
+            partitions,
+            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
+            retention_ms: None,
+            retention_bytes: None,
+        }
+    }
+
+    /// Sets the segment size.
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// Sets retention by age.
+    pub fn retention(mut self, age: Duration) -> Self {
+        self.retention_ms = Some(age.as_millis() as i64);
+        self
+    }
+
+    /// Sets retention by size, per partition.
+    pub fn retention_bytes(mut self, bytes: u64) -> Self {
+        self.retention_bytes = Some(bytes);
+        self
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.partitions == 0 {
+            return Err(Error::InvalidConfig("a topic needs at least 1 partition".into()));
+        }
+        if self.segment_bytes < 1024 {
+            return Err(Error::InvalidConfig(format!(
+                "segment_bytes = {} is too small (minimum 1024)",
+                self.segment_bytes
+            )));
+        }
+        if self.retention_ms.is_some_and(|ms| ms <= 0) {
+            return Err(Error::InvalidConfig("retention_ms must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// When appended data is flushed to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// After every appended batch: nothing acknowledged is lost on power failure.
+    Always,
+    /// At most this long after an append, and at every commit.
+    Interval(Duration),
+    /// Never explicitly; the OS writes back. Survives process crashes, not
+    /// power failures. The default, as in Kafka (which relies on replication).
+    #[default]
+    Never,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = Error;
+    /// Parses `always`, `never` or a duration such as `100ms` or `1s`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            other => parse_duration(other).map(FsyncPolicy::Interval).ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "fsync policy '{other}': expected always, never or a duration like 500ms"
+                ))
+            }),
+        }
+    }
+}
+
+/// Parses `250ms`, `5s`, `2m` or `1h`.
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        "h" => Some(Duration::from_secs(n * 3600)),
+        _ => None,
+    }
+}
+
+/// Checks a topic or group name: 1 to 249 characters of `[A-Za-z0-9._-]`, as Kafka.
+pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(format!(
+            "invalid {kind} name '{name}': use 1 to 249 characters among letters, digits, '.', '_' and '-'"
+        )))
+    }
+}
+
+/// A topic partition's committed position for a consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    /// Creates a topic-partition pair.
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// Where topics live: the embedded log, memory, or Kafka.
+///
+/// All methods take `&self` and may be called from many threads.
+pub trait Log: Send + Sync + std::fmt::Debug + 'static {
+    /// Creates a topic; fails if it exists or the configuration is invalid.
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<()>;
+
+    /// The configuration of an existing topic.
+    fn topic_config(&self, name: &str) -> Result<TopicConfig>;
+
+    /// Names of all topics, sorted.
+    fn list_topics(&self) -> Result<Vec<String>>;
+
+    /// Deletes a topic and its data.
+    fn delete_topic(&self, name: &str) -> Result<()>;
+
+    /// Appends a batch to a partition; returns the offset of its first record.
+    fn append(&self, topic: &str, partition: u32, batch: &mut BatchBuilder) -> Result<u64>;
+
+    /// Appends records from `offset` on to `out`, about `max_bytes` of them
+    /// (at least one batch when any is there). Nothing is appended when the
+    /// partition has nothing at or after `offset`.
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_bytes: usize,
+        out: &mut Vec<Record>,
+    ) -> Result<()>;
+
+    /// The first offset held and the offset the next record will get.
+    fn offsets(&self, topic: &str, partition: u32) -> Result<(u64, u64)>;
+
+    /// The first offset whose timestamp is `>= timestamp`, or the end offset.
+    fn offset_for_timestamp(&self, topic: &str, partition: u32, timestamp: i64) -> Result<u64>;
+
+    /// Makes everything appended to the partition durable (per the fsync policy).
+    fn sync(&self, topic: &str, partition: u32) -> Result<()>;
+
+    /// Stores a consumer group's positions (the next offsets to read).
+    fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()>;
+
+    /// A consumer group's stored positions.
+    fn committed_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, u64>>;
+
+    /// Replaces a group's positions for the given partitions (used by reset).
+    fn reset_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.commit_offsets(group, offsets)
+    }
+
+    /// Names of the groups with stored positions, sorted.
+    fn list_groups(&self) -> Result<Vec<String>>;
+
+    /// Creates the topic if it does not exist; returns its configuration.
+    fn ensure_topic(&self, name: &str, config: &TopicConfig) -> Result<TopicConfig> {
+        match self.topic_config(name) {
+            Ok(c) => Ok(c),
+            Err(Error::UnknownTopic(_)) => match self.create_topic(name, config) {
+                Ok(()) | Err(Error::TopicExists(_)) => self.topic_config(name),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("topic", "orders-v1.x_y").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", &"x".repeat(250)] {
+            assert!(validate_name("topic", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fsync_policy_parses() {
+        assert_eq!("always".parse::<FsyncPolicy>().unwrap(), FsyncPolicy::Always);
+        assert_eq!(
+            "250ms".parse::<FsyncPolicy>().unwrap(),
+            FsyncPolicy::Interval(Duration::from_millis(250))
+        );
+        assert!("sometimes".parse::<FsyncPolicy>().is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! One partition of the embedded log: its segments, its writer, retention.
+
+use super::format::BatchBuilder;
+use super::recovery;
+use super::segment::{self, ScanEnd, Segment};
+use super::{FsyncPolicy, TopicConfig};
+use crate::error::{Error, IoContext, Result};
+use crate::record::{Record, now_millis};
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The writer's side: the cross-process lock and sync bookkeeping.
+#[derive(Debug)]
+struct Writer {
+    /// Held for as long as this process writes the partition.
+    _lock: File,
+    last_sync: Instant,
+    dirty: bool,
+}
+
+/// A partition directory opened for reading, and for writing once the first
+/// append takes the writer lock.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    topic: String,
+    id: u32,
+    dir: PathBuf,
+    config: TopicConfig,
+    fsync: FsyncPolicy,
+    segments: Vec<Segment>,
+    writer: Option<Writer>,
+}
+
+impl Partition {
+    /// Opens (creating the directory if needed) a partition for reading.
+    pub(crate) fn open(
+        topic: &str,
+        id: u32,
+        dir: PathBuf,
+        config: TopicConfig,
+        fsync: FsyncPolicy,
+    ) -> Result<Partition> {
+        std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
+        let segments = recovery::open_segments(&dir, false)?;
+        Ok(Partition { topic: topic.to_owned(), id, dir, config, fsync, segments, writer: None })
+    }
+
+    /// First offset still held.
+    pub(crate) fn start_offset(&self) -> u64 {
+        self.segments.first().map_or(0, |s| s.base_offset)
+    }
+
+    /// Offset the next record will get.
+    pub(crate) fn end_offset(&self) -> u64 {
+        self.segments.last().map_or(0, |s| s.next_offset)
+    }
+
+    /// Total bytes of the partition's segments.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// True when this process holds the writer lock.
+    pub(crate) fn is_writer(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join(".lock")
+    }
+
+    /// Takes the writer lock (once) and recovers the tail for writing.
+    fn become_writer(&mut self) -> Result<()> {
+        if self.writer.is_some() {
+            return Ok(());
+        }
+        let lock_path = self.lock_path();
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .ctx(|| format!("opening lock {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    topic: self.topic.clone(),
+                    partition: self.id,
+                    lock: lock_path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", lock_path.display()), e));
+            }
+        }
+        // Reopen as the writer: this truncates a torn tail left by a crash.
+        self.segments = recovery::open_segments(&self.dir, true)?;
+        if self.segments.is_empty() {
+            self.segments.push(Segment::create(&self.dir, 0)?);
+        }
+        self.writer = Some(Writer { _lock: lock, last_sync: Instant::now(), dirty: false });
+        Ok(())
+    }
+
+    /// Appends a batch, assigning offsets; returns the first offset.
+    pub(crate) fn append(&mut self, batch: &mut BatchBuilder) -> Result<u64> {
+        if batch.is_empty() {
+            return Ok(self.end_offset());
+        }
+        self.become_writer()?;
+        let base = self.end_offset();
+        let needs_roll = self
+            .segments
+            .last()
+            .is_some_and(|s| s.size > 0 && s.size + batch.size() as u64 > self.config.segment_bytes);
+        if needs_roll {
+            self.roll(base)?;
+        }
+        let bytes = batch.finish(base);
+        let seg = self.segments.last_mut().ok_or_else(|| Error::Runtime("no segment".into()))?;
+        seg.append(bytes)?;
+        let writer = self.writer.as_mut().ok_or_else(|| Error::Runtime("not the writer".into()))?;
+        writer.dirty = true;
+        match self.fsync {
+            FsyncPolicy::Always => self.sync()?,
+            FsyncPolicy::Interval(d) if writer.last_sync.elapsed() >= d => self.sync()?,
+            _ => {}
+        }
+        Ok(base)
+    }
+
+    fn roll(&mut self, base: u64) -> Result<()> {
+        if self.fsync != FsyncPolicy::Never {
+            if let Some(s) = self.segments.last() {
+                s.sync()?;
+            }
+        }
+        self.segments.push(Segment::create(&self.dir, base)?);
+        self.enforce_retention(now_millis())
+    }
+
+    /// Makes appended data durable, unless the policy is [`FsyncPolicy::Never`].
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        let Some(w) = self.writer.as_mut() else { return Ok(()) };
+        if w.dirty && self.fsync != FsyncPolicy::Never {
+            if let Some(s) = self.segments.last() {
+                s.sync()?;
+            }
+        }
+        w.dirty = false;
+        w.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Deletes sealed segments past the retention time or size. The active
+    /// segment is never deleted. Returns nothing; deletions are logged.
+    pub(crate) fn enforce_retention(&mut self, now_ms: i64) -> Result<()> {
+        let mut total = self.size_bytes();
+        while self.segments.len() > 1 {
+            let seg = &self.segments[0];
+            let too_old = self
+                .config
+                .retention_ms
+                .is_some_and(|ms| seg.max_timestamp < now_ms.saturating_sub(ms));
+            let too_big =
+                self.config.retention_bytes.is_some_and(|max| total - seg.size >= max);
+            if !(too_old || too_big) {
+                break;
+            }
+            let seg = self.segments.remove(0);
+            total -= seg.size;
+            tracing::info!(
+                topic = %self.topic, partition = self.id, file = %seg.path.display(),
+                too_old, too_big, "deleting segment by retention"
+            );
+            std::fs::remove_file(&seg.path)
+                .ctx(|| format!("deleting segment {}", seg.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Picks up what another process appended since we last looked.
+    /// Returns true if anything new is visible.
+    pub(crate) fn refresh(&mut self) -> Result<bool> {
+        if self.writer.is_some() {
+            return Ok(false);
+        }
+        let before = self.end_offset();
+        if let Some(last) = self.segments.last_mut() {
+            let from = last.size;
+            if let ScanEnd::Invalid { position, reason, tail: false } = last.scan_from(from, true)? {
+                return Err(Error::Corrupt { file: last.path.clone(), position, reason });
+            }
+        }
+        // New segments rolled by the writer, and old ones removed by retention.
+        let mut on_disk = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).ctx(|| format!("listing {}", self.dir.display()))? {
+            let entry = entry.ctx(|| format!("listing {}", self.dir.display()))?;
+            if let Some(base) = entry.file_name().to_str().and_then(segment::parse_file_name) {
+                on_disk.push(base);
+            }
+        }
+        on_disk.sort_unstable();
+        self.segments.retain(|s| on_disk.binary_search(&s.base_offset).is_ok());
+        let known = self.segments.last().map(|s| s.base_offset);
+        for base in on_disk.into_iter().filter(|b| known.is_none_or(|k| *b > k)) {
+            if self.end_offset() != base && !self.segments.is_empty() {
+                break; // the previous segment is still being completed
+            }
+            let path = self.dir.join(segment::file_name(base));
+            let (seg, _) = Segment::open(path, base, false, true)?;
+            self.segments.push(seg);
+        }
+        Ok(self.end_offset() != before)
+    }
+
+    /// Reads records from `offset` into `out` (about `max_bytes` of them).
+    pub(crate) fn fetch(&self, offset: u64, max_bytes: usize, out: &mut Vec<Record>) -> Result<()> {
+        let (start, end) = (self.start_offset(), self.end_offset());
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange {
+                topic: self.topic.clone(),
+                partition: self.id,
+                offset,
+                start,
+                end,
+            });
+        }
+        let i = self.segments.partition_point(|s| s.base_offset <= offset);
+        let before = out.len();
+        for seg in &self.segments[i.saturating_sub(1)..] {
+            if seg.next_offset > offset {
+                seg.read(offset, max_bytes, out)?;
+                if out.len() > before {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// First offset with timestamp `>= timestamp`, or the end offset.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<u64> {
+        for seg in &self.segments {
+            if let Some(o) = seg.offset_for_timestamp(timestamp)? {
+                return Ok(o);
+            }
+        }
+        Ok(self.end_offset())
+    }
+}

@@ -1,0 +1,309 @@
+//! One segment file of a partition: batches appended back to back.
+//!
+//! A segment is named after the offset of its first record
+//! (`00000000000000001234.log`). While open, it keeps a sparse in-memory
+//! index of batch positions (one entry every [`INDEX_INTERVAL`] bytes), each
+//! entry also remembering the largest timestamp seen before it, so that both
+//! "seek to offset" and "seek to timestamp" read only a few kilobytes.
+
+use super::format::{self, BatchHeader, FormatError, HEADER_LEN};
+use crate::error::{Error, IoContext, Result};
+use crate::record::Record;
+use bytes::Bytes;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Bytes between two sparse index entries.
+pub(crate) const INDEX_INTERVAL: u64 = 4096;
+
+/// A sparse index entry: a batch boundary.
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    /// Base offset of the batch starting at `position`.
+    offset: u64,
+    /// Byte position of the batch.
+    position: u64,
+    /// Largest timestamp of all batches before `position` in this segment.
+    max_ts_before: i64,
+}
+
+/// The outcome of scanning a segment's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ScanEnd {
+    /// Every byte belongs to a valid batch.
+    Clean,
+    /// Bytes from `position` on do not form a complete, valid batch.
+    Invalid {
+        /// Start of the first invalid batch.
+        position: u64,
+        /// Why it is invalid.
+        reason: String,
+        /// True when the invalid bytes are the file's tail (a torn write);
+        /// false when a batch with a bad CRC is followed by more data.
+        tail: bool,
+    },
+}
+
+/// An open segment file.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: u64,
+    pub(crate) path: PathBuf,
+    file: File,
+    /// Bytes of valid batches.
+    pub(crate) size: u64,
+    /// Offset after the last record.
+    pub(crate) next_offset: u64,
+    /// Largest timestamp of any record (i64::MIN when empty).
+    pub(crate) max_timestamp: i64,
+    index: Vec<IndexEntry>,
+    last_indexed_position: u64,
+}
+
+/// File name of the segment starting at `base_offset`.
+pub(crate) fn file_name(base_offset: u64) -> String {
+    format!("{base_offset:020}.log")
+}
+
+/// Parses a segment file name back into its base offset.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".log")?;
+    if stem.len() != 20 {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+impl Segment {
+    /// Creates a new, empty segment file.
+    pub(crate) fn create(dir: &Path, base_offset: u64) -> Result<Segment> {
+        let path = dir.join(file_name(base_offset));
+        let file = File::options()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .ctx(|| format!("creating segment {}", path.display()))?;
+        Ok(Segment::empty(path, file, base_offset))
+    }
+
+    fn empty(path: PathBuf, file: File, base_offset: u64) -> Segment {
+        Segment {
+            base_offset,
+            path,
+            file,
+            size: 0,
+            next_offset: base_offset,
+            max_timestamp: i64::MIN,
+            index: Vec::new(),
+            last_indexed_position: 0,
+        }
+    }
+
+    /// Opens an existing segment and indexes it. With `verify`, every batch's
+    /// CRC is checked (done for the active segment, where torn writes live);
+    /// otherwise only headers are read, and CRCs are checked on every fetch.
+    pub(crate) fn open(
+        path: PathBuf,
+        base_offset: u64,
+        writable: bool,
+        verify: bool,
+    ) -> Result<(Segment, ScanEnd)> {
+        let file = File::options()
+            .read(true)
+            .append(writable)
+            .open(&path)
+            .ctx(|| format!("opening segment {}", path.display()))?;
+        let mut seg = Segment::empty(path, file, base_offset);
+        let end = seg.scan_from(0, verify)?;
+        Ok((seg, end))
+    }
+
+    /// Indexes batches from byte `position` (a batch boundary) to the end of
+    /// the file, stopping at the first invalid batch.
+    pub(crate) fn scan_from(&mut self, mut position: u64, verify: bool) -> Result<ScanEnd> {
+        let file_len = self
+            .file
+            .metadata()
+            .ctx(|| format!("reading metadata of {}", self.path.display()))?
+            .len();
+        let mut header_buf = [0u8; HEADER_LEN];
+        let mut batch_buf = Vec::new();
+        while position < file_len {
+            let invalid = |reason: String, tail: bool| ScanEnd::Invalid { position, reason, tail };
+            if file_len - position < HEADER_LEN as u64 {
+                return Ok(invalid("incomplete batch header".into(), true));
+            }
+            self.read_exact_at(&mut header_buf, position)?;
+            let header = match BatchHeader::parse(&header_buf) {
+                Ok(h) => h,
+                Err(e) => return Ok(invalid(e.to_string(), true)),
+            };
+            let end = position + u64::from(header.len);
+            if end > file_len {
+                return Ok(invalid(
+                    format!("batch of {} bytes runs past the end of the file", header.len),
+                    true,
+                ));
+            }
+            if header.base_offset != self.next_offset {
+                return Ok(invalid(
+                    format!(
+                        "batch base offset {} where {} was expected",
+                        header.base_offset, self.next_offset
+                    ),
+                    end == file_len,
+                ));
+            }
+            if verify {
+                batch_buf.resize(header.len as usize, 0);
+                self.read_exact_at(&mut batch_buf, position)?;
+                if let Err(e) = format::verify(&batch_buf) {
+                    return Ok(invalid(e.to_string(), end == file_len));
+                }
+            }
+            self.note_batch(&header, position);
+            position = end;
+        }
+        Ok(ScanEnd::Clean)
+    }
+
+    fn note_batch(&mut self, header: &BatchHeader, position: u64) {
+        if self.index.is_empty() || position - self.last_indexed_position >= INDEX_INTERVAL {
+            self.index.push(IndexEntry {
+                offset: header.base_offset,
+                position,
+                max_ts_before: self.max_timestamp,
+            });
+            self.last_indexed_position = position;
+        }
+        self.size = position + u64::from(header.len);
+        self.next_offset = header.next_offset();
+        self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+    }
+
+    /// Appends a finished batch; the caller checked its base offset.
+    pub(crate) fn append(&mut self, batch: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let header = BatchHeader::parse(batch).map_err(|e| Error::Corrupt {
+            file: self.path.clone(),
+            position: self.size,
+            reason: format!("refusing to append an invalid batch: {e}"),
+        })?;
+        (&self.file)
+            .write_all(batch)
+            .ctx(|| format!("appending to {}", self.path.display()))?;
+        let position = self.size;
+        self.note_batch(&header, position);
+        Ok(())
+    }
+
+    /// Flushes written data to stable storage.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file.sync_data().ctx(|| format!("syncing {}", self.path.display()))
+    }
+
+    /// Cuts the file at `position` (a batch boundary) and syncs it.
+    pub(crate) fn truncate(&mut self, position: u64) -> Result<()> {
+        self.file
+            .set_len(position)
+            .ctx(|| format!("truncating {} to {position} bytes", self.path.display()))?;
+        self.sync()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> Result<()> {
+        self.file
+            .read_exact_at(buf, position)
+            .ctx(|| format!("reading {} at byte {position}", self.path.display()))
+    }
+
+    fn corrupt(&self, position: u64, e: FormatError) -> Error {
+        Error::Corrupt { file: self.path.clone(), position, reason: e.to_string() }
+    }
+
+    /// Index entry to start reading from to find `offset`.
+    fn entry_for_offset(&self, offset: u64) -> Option<IndexEntry> {
+        let i = self.index.partition_point(|e| e.offset <= offset);
+        i.checked_sub(1).map(|i| self.index[i])
+    }
+
+    /// Reads records with offsets `>= offset`, whole batches, until about
+    /// `max_bytes` were read (at least one batch). Every batch's CRC is checked.
+    pub(crate) fn read(&self, offset: u64, max_bytes: usize, out: &mut Vec<Record>) -> Result<()> {
+        let Some(entry) = self.entry_for_offset(offset.max(self.base_offset)) else {
+            return Ok(());
+        };
+        let mut position = entry.position;
+        // Skip whole batches before `offset` by their headers alone.
+        let mut header_buf = [0u8; HEADER_LEN];
+        while position < self.size {
+            self.read_exact_at(&mut header_buf, position)?;
+            let h = BatchHeader::parse(&header_buf).map_err(|e| self.corrupt(position, e))?;
+            if h.next_offset() > offset {
+                break;
+            }
+            position += u64::from(h.len);
+        }
+        if position >= self.size {
+            return Ok(());
+        }
+        let want = (self.size - position).min(max_bytes.max(HEADER_LEN) as u64) as usize;
+        let mut buf = vec![0u8; want];
+        self.read_exact_at(&mut buf, position)?;
+        // Make sure the chunk ends on a batch boundary: extend to hold the
+        // first batch whole, and drop a partial batch at the end.
+        let first = BatchHeader::parse(&buf).map_err(|e| self.corrupt(position, e))?;
+        if (first.len as usize) > buf.len() {
+            let more = first.len as usize - buf.len();
+            let old = buf.len();
+            buf.resize(first.len as usize, 0);
+            self.read_exact_at(&mut buf[old..old + more], position + old as u64)?;
+        }
+        let chunk = Bytes::from(buf);
+        let mut at = 0usize;
+        while at + HEADER_LEN <= chunk.len() {
+            let h = BatchHeader::parse(&chunk[at..])
+                .map_err(|e| self.corrupt(position + at as u64, e))?;
+            let end = at + h.len as usize;
+            if end > chunk.len() {
+                break;
+            }
+            let batch = chunk.slice(at..end);
+            format::verify(&batch).map_err(|e| self.corrupt(position + at as u64, e))?;
+            format::decode_records(&batch, offset, out)
+                .map_err(|e| self.corrupt(position + at as u64, e))?;
+            at = end;
+        }
+        Ok(())
+    }
+
+    /// The first offset whose record timestamp is `>= timestamp`, if any.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        // Every batch before an entry whose max_ts_before < timestamp is too old.
+        let i = self.index.partition_point(|e| e.max_ts_before < timestamp);
+        let mut position = i.checked_sub(1).map_or(0, |i| self.index[i].position);
+        let mut header_buf = [0u8; HEADER_LEN];
+        while position < self.size {
+            self.read_exact_at(&mut header_buf, position)?;
+            let h = BatchHeader::parse(&header_buf).map_err(|e| self.corrupt(position, e))?;
+            if h.max_timestamp >= timestamp {
+                let mut buf = vec![0u8; h.len as usize];
+                self.read_exact_at(&mut buf, position)?;
+                let batch = Bytes::from(buf);
+                format::verify(&batch).map_err(|e| self.corrupt(position, e))?;
+                let mut records = Vec::new();
+                format::decode_records(&batch, 0, &mut records)
+                    .map_err(|e| self.corrupt(position, e))?;
+                if let Some(r) = records.iter().find(|r| r.timestamp >= timestamp) {
+                    return Ok(Some(r.offset));
+                }
+            }
+            position += u64::from(h.len);
+        }
+        Ok(None)
+    }
+}
