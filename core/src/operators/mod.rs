@@ -1,0 +1,183 @@
+//! Operators: the per-task processing chain a topology turns into.
+//!
+//! The typed [`Stream`](crate::Stream) API records, for every node of the
+//! dataflow, a *factory*. When a task starts, its sources call their
+//! factories, which call their children's, so each task owns a private,
+//! fused chain of [`Processor`]s: plain synchronous code with no locks, one
+//! dynamic call per operator per record. Records travel with their timestamp
+//! in the task's [`Ctx`].
+//!
+//! Every stateless operator is a thin call to one generic builder,
+//! [`Stream::op`](crate::Stream), whose closure receives the record and the
+//! next processor; the files here hold the pieces that are more than that:
+//! sources (decoding), sinks (encoding and partitioning), branching and fan-out.
+
+pub(crate) mod branch;
+pub(crate) mod sink;
+pub(crate) mod source;
+
+use crate::error::{Error, Result};
+use crate::log::format::BatchBuilder;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Types that flow through streams: cloneable (for fan-out) and sendable
+/// (tasks run on worker threads).
+pub trait Data: Clone + Send + 'static {}
+impl<T: Clone + Send + 'static> Data for T {}
+
+/// One step of a task's processing chain.
+pub(crate) trait Processor<K, V>: Send {
+    /// Handles one record; the record's timestamp is `ctx.timestamp`.
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V);
+}
+
+/// Builds a node's processor (and, through it, everything downstream) for one task.
+pub(crate) type Factory<K, V> =
+    Arc<dyn Fn(&mut TaskInit<'_>) -> Result<Box<dyn Processor<K, V>>> + Send + Sync>;
+
+/// The children of a typed node, filled in as the topology is built.
+pub(crate) struct NodeCell<K, V> {
+    children: Mutex<Vec<Factory<K, V>>>,
+}
+
+impl<K, V> std::fmt::Debug for NodeCell<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCell").finish_non_exhaustive()
+    }
+}
+
+impl<K: Data, V: Data> NodeCell<K, V> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(NodeCell { children: Mutex::new(Vec::new()) })
+    }
+
+    pub(crate) fn add_child(&self, f: Factory<K, V>) {
+        self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(f);
+    }
+
+    /// Instantiates every child for one task: one child is called directly,
+    /// several through a fan-out that clones the record for all but the last.
+    pub(crate) fn instantiate(&self, init: &mut TaskInit<'_>) -> Result<Box<dyn Processor<K, V>>> {
+        let factories = self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut children = Vec::with_capacity(factories.len());
+        for f in &factories {
+            children.push(f(init)?);
+        }
+        Ok(match children.len() {
+            0 => Box::new(Discard),
+            1 => children.pop().ok_or_else(|| Error::Runtime("no child".into()))?,
+            _ => Box::new(Fanout { children }),
+        })
+    }
+}
+
+/// The end of a chain nobody consumes.
+struct Discard;
+
+impl<K, V> Processor<K, V> for Discard {
+    fn process(&mut self, _ctx: &mut Ctx, _key: K, _value: V) {}
+}
+
+/// Sends each record to several children.
+struct Fanout<K, V> {
+    children: Vec<Box<dyn Processor<K, V>>>,
+}
+
+impl<K: Data, V: Data> Processor<K, V> for Fanout<K, V> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        let (last, rest) = self.children.split_last_mut().expect("a fan-out has children");
+        for child in rest {
+            child.process(ctx, key.clone(), value.clone());
+        }
+        last.process(ctx, key, value);
+    }
+}
+
+/// A generic operator: `body` gets each record and the next processor.
+pub(crate) struct Op<B, K2, V2> {
+    pub(crate) body: Arc<B>,
+    pub(crate) next: Box<dyn Processor<K2, V2>>,
+}
+
+impl<K, V, K2, V2, B> Processor<K, V> for Op<B, K2, V2>
+where
+    B: Fn(&mut Ctx, K, V, &mut dyn Processor<K2, V2>) + Send + Sync,
+    K2: Send,
+    V2: Send,
+{
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        (self.body)(ctx, key, value, &mut *self.next);
+    }
+}
+
+/// What a task knows while its processors are being created.
+#[derive(Debug)]
+pub(crate) struct TaskInit<'a> {
+    /// The task's partition number.
+    pub(crate) partition: u32,
+    /// Partition counts of every topic the topology touches.
+    pub(crate) partitions: &'a HashMap<String, u32>,
+    /// Output topics registered so far, in slot order.
+    pub(crate) outputs: Vec<(String, u32)>,
+}
+
+impl TaskInit<'_> {
+    /// The output slot for `topic`, registering it on first use.
+    pub(crate) fn output(&mut self, topic: &str) -> Result<usize> {
+        if let Some(i) = self.outputs.iter().position(|(t, _)| t == topic) {
+            return Ok(i);
+        }
+        let n = *self.partitions.get(topic).ok_or_else(|| Error::UnknownTopic(topic.into()))?;
+        self.outputs.push((topic.to_owned(), n));
+        Ok(self.outputs.len() - 1)
+    }
+}
+
+/// Output batches of one topic, one per partition.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) topic: String,
+    pub(crate) batches: Vec<BatchBuilder>,
+    /// Partitions written since the last commit (to sync then).
+    pub(crate) dirty: Vec<bool>,
+}
+
+/// A task's processing context: the current record's metadata and the
+/// output batches that sinks fill.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    /// Event time of the record being processed.
+    pub(crate) timestamp: i64,
+    pub(crate) outputs: Vec<Output>,
+    /// First error raised by a processor (encoding); the task stops on it.
+    pub(crate) error: Option<Error>,
+    pub(crate) key_buf: Vec<u8>,
+    pub(crate) value_buf: Vec<u8>,
+}
+
+impl Ctx {
+    pub(crate) fn new(outputs: &[(String, u32)]) -> Self {
+        Ctx {
+            timestamp: 0,
+            outputs: outputs
+                .iter()
+                .map(|(t, n)| Output {
+                    topic: t.clone(),
+                    batches: (0..*n).map(|_| BatchBuilder::new()).collect(),
+                    dirty: vec![false; *n as usize],
+                })
+                .collect(),
+            error: None,
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
+        }
+    }
+
+    /// Records the first error; later ones are dropped (the task stops anyway).
+    pub(crate) fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}

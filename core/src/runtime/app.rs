@@ -1,0 +1,285 @@
+//! The application handle: checks, task creation, threads.
+
+use super::config::{Config, OffsetReset, OnDecodeError};
+use super::shutdown::{self, Shared};
+use super::task::{Task, TaskId, TaskSettings};
+use super::worker;
+use crate::error::{Error, Result};
+use crate::log::{Log, TopicConfig};
+use crate::topology::Topology;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A topology bound to a log, checked and ready to start.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use tributary::{App, Config, Topology, codec::{Json, Utf8}};
+/// use tributary::log::{EmbeddedLog, Log, TopicConfig};
+/// let dir = tempfile::tempdir()?;
+/// let log = Arc::new(EmbeddedLog::open(dir.path())?);
+/// log.create_topic("in", &TopicConfig::new(2))?;
+/// log.create_topic("out", &TopicConfig::new(2))?;
+/// let mut b = Topology::builder("doubler");
+/// b.stream::<String, i64>("in", Utf8, Json).map_values(|v| v * 2).to("out", Utf8, Json);
+/// let app = App::new(b.build()?, log, Config::default())?;
+/// let running = app.start()?;
+/// running.wait_until_caught_up(std::time::Duration::from_secs(10))?;
+/// let stats = running.shutdown()?;
+/// assert_eq!(stats.records_in, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct App {
+    topology: Topology,
+    log: Arc<dyn Log>,
+    config: Config,
+    group: String,
+    partitions: HashMap<String, u32>,
+}
+
+/// Counters of a stopped application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Input records processed.
+    pub records_in: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+impl App {
+    /// Checks the topology against the log: every input and output topic
+    /// must exist (all missing ones are reported together); internal topics
+    /// and the dead-letter topic are created if needed.
+    pub fn new(topology: Topology, log: Arc<dyn Log>, config: Config) -> Result<App> {
+        config.validate()?;
+        let group = config.application_id.clone().unwrap_or_else(|| topology.name());
+        crate::log::validate_name("application", &group)?;
+        let mut partitions = HashMap::new();
+        let mut problems = Vec::new();
+        let external = topology.source_topics().into_iter().chain(topology.sink_topics());
+        for topic in external {
+            match log.topic_config(&topic) {
+                Ok(c) => {
+                    partitions.insert(topic, c.partitions);
+                }
+                Err(Error::UnknownTopic(t)) => problems.push(format!(
+                    "unknown topic '{t}' (create it first, e.g. `tributary topics create {t} --partitions 4`)"
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+        if !problems.is_empty() {
+            problems.sort();
+            problems.dedup();
+            return Err(Error::Topology(problems));
+        }
+        // Internal topics get as many partitions as the largest input of the
+        // sub-topology writing them; resolve chains of them to a fixed point.
+        let writers = topology.internal_writers();
+        loop {
+            let mut changed = false;
+            for (topic, sub) in &writers {
+                if partitions.contains_key(topic) {
+                    continue;
+                }
+                let sources = topology.sources_of(*sub);
+                let counts: Option<Vec<u32>> =
+                    sources.iter().map(|s| partitions.get(&s.topic).copied()).collect();
+                if let Some(n) = counts.and_then(|c| c.into_iter().max()) {
+                    partitions.insert(topic.clone(), n);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (topic, _) in &writers {
+            let n = *partitions.get(topic).ok_or_else(|| {
+                Error::Topology(vec![format!("cannot size internal topic '{topic}'")])
+            })?;
+            let actual = log.ensure_topic(topic, &TopicConfig::new(n))?.partitions;
+            if actual != n {
+                return Err(Error::Topology(vec![format!(
+                    "internal topic '{topic}' has {actual} partitions but needs {n}; \
+                     reset the application to recreate it"
+                )]));
+            }
+        }
+        let mut config = config;
+        if config.on_decode_error == OnDecodeError::DeadLetter {
+            let dlq = config.dead_letter_topic.clone().unwrap_or_else(|| format!("{group}-dlq"));
+            let n = log.ensure_topic(&dlq, &TopicConfig::new(1))?.partitions;
+            partitions.insert(dlq.clone(), n);
+            config.dead_letter_topic = Some(dlq);
+        }
+        Ok(App { topology, log, config, group, partitions })
+    }
+
+    /// The consumer group (application id).
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The log the application runs on.
+    pub fn log(&self) -> &Arc<dyn Log> {
+        &self.log
+    }
+
+    /// The dead-letter topic, when records are dead-lettered.
+    pub fn dead_letter_topic(&self) -> Option<&str> {
+        self.config.dead_letter_topic.as_deref()
+    }
+
+    /// Creates every task, positioned at its committed offsets.
+    pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
+        let committed = self.log.committed_offsets(&self.group)?;
+        let settings = TaskSettings {
+            on_decode_error: self.config.on_decode_error,
+            dead_letter_topic: self.config.dead_letter_topic.clone(),
+            fetch_max_bytes: self.config.fetch_max_bytes,
+            max_poll_records: self.config.max_poll_records,
+        };
+        let mut tasks = Vec::new();
+        for sub in 0..self.topology.sub_topology_count() {
+            let sources = self.topology.sources_of(sub);
+            let n = sources.iter().filter_map(|s| self.partitions.get(&s.topic)).max().copied();
+            for partition in 0..n.unwrap_or(0) {
+                let id = TaskId { sub_topology: sub, partition };
+                let reset = self.config.offset_reset;
+                let log = &self.log;
+                tasks.push(Task::new(id, &sources, &self.partitions, settings.clone(), &committed, |tp| {
+                    let (start, end) = log.offsets(&tp.topic, tp.partition)?;
+                    Ok(match reset {
+                        OffsetReset::Earliest => start,
+                        OffsetReset::Latest => end,
+                    })
+                })?);
+            }
+        }
+        Ok(tasks)
+    }
+
+    /// Starts the worker threads.
+    pub fn start(self) -> Result<RunningApp> {
+        let tasks = self.tasks()?;
+        let threads = self.config.threads.min(tasks.len().max(1));
+        let mut per_worker: Vec<Vec<Task>> = (0..threads).map(|_| Vec::new()).collect();
+        // Deal partitions out so that each worker gets a share of each sub-topology.
+        for (i, t) in tasks.into_iter().enumerate() {
+            per_worker[i % threads].push(t);
+        }
+        let shared = Arc::new(Shared::new(threads));
+        let mut handles = Vec::with_capacity(threads);
+        for (i, tasks) in per_worker.into_iter().enumerate() {
+            let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
+            tracing::info!(worker = i, tasks = ?ids, "starting worker");
+            let (log, group, shared) = (Arc::clone(&self.log), self.group.clone(), Arc::clone(&shared));
+            let interval = self.config.commit_interval;
+            let handle = std::thread::Builder::new()
+                .name(format!("tributary-worker-{i}"))
+                .spawn(move || worker::run(i, tasks, log, group, interval, shared))
+                .map_err(|e| Error::io("spawning a worker thread", e))?;
+            handles.push(handle);
+        }
+        Ok(RunningApp { shared, handles })
+    }
+
+    /// Runs until SIGINT or SIGTERM (or a worker fails), then commits and stops.
+    pub fn run_until_signal(self) -> Result<Stats> {
+        let running = self.start()?;
+        let shared = Arc::clone(&running.shared);
+        shutdown::wait_for_signal(|| shared.stopping.load(Ordering::Acquire))
+            .map_err(|e| Error::io("waiting for signals", e))?;
+        running.shutdown()
+    }
+}
+
+/// A started application.
+#[derive(Debug)]
+pub struct RunningApp {
+    shared: Arc<Shared>,
+    handles: Vec<JoinHandle<Result<()>>>,
+}
+
+impl RunningApp {
+    /// Records processed so far, over all workers.
+    pub fn records_in(&self) -> u64 {
+        self.shared.workers.iter().map(|w| w.processed.load(Ordering::Relaxed)).sum()
+    }
+
+    /// True once a worker failed or a stop was asked for.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
+    }
+
+    /// Waits until every input, internal topics included, is processed to
+    /// its end: all workers idle, with no progress across two of each
+    /// worker's passes. Fails on timeout or if the application stopped.
+    pub fn wait_until_caught_up(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let snapshot = || -> (u64, Vec<u64>, bool) {
+            let w = &self.shared.workers;
+            (
+                self.records_in(),
+                w.iter().map(|s| s.passes.load(Ordering::Acquire)).collect(),
+                w.iter().all(|s| s.idle.load(Ordering::Acquire)),
+            )
+        };
+        let mut stable_rounds = 0;
+        let mut last = snapshot();
+        while stable_rounds < 2 {
+            if self.is_stopping() {
+                return Err(Error::Runtime("the application stopped before catching up".into()));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Runtime(format!("not caught up after {timeout:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+            let now = snapshot();
+            let all_passed = now.1.iter().zip(&last.1).all(|(a, b)| a >= &(b + 2));
+            if !all_passed {
+                continue;
+            }
+            stable_rounds = if now.2 && last.2 && now.0 == last.0 { stable_rounds + 1 } else { 0 };
+            last = now;
+        }
+        Ok(())
+    }
+
+    /// Asks the workers to stop, waits for them to commit, and returns the
+    /// counters, or the first worker error.
+    pub fn shutdown(self) -> Result<Stats> {
+        self.shared.stopping.store(true, Ordering::Release);
+        let mut first_error = None;
+        for h in self.handles {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(Error::Runtime("a worker thread panicked".into()));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(Stats {
+            records_in: self.shared.workers.iter().map(|w| w.processed.load(Ordering::Relaxed)).sum(),
+            dead_lettered: self
+                .shared
+                .workers
+                .iter()
+                .map(|w| w.dead_lettered.load(Ordering::Relaxed))
+                .sum(),
+        })
+    }
+}

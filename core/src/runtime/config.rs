@@ -1,0 +1,97 @@
+//! Runtime settings.
+
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// What to do with a record whose key or value cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDecodeError {
+    /// Write it, bytes intact, to the dead-letter topic with the error in
+    /// headers, and go on (the default).
+    #[default]
+    DeadLetter,
+    /// Stop the application with an error naming the record.
+    Fail,
+}
+
+/// Where a group starts reading a partition it has no position for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// From the first record held (the default).
+    #[default]
+    Earliest,
+    /// From the next record written.
+    Latest,
+}
+
+/// Headers set on dead-lettered records.
+pub mod dead_letter_headers {
+    /// Why the record could not be decoded.
+    pub const ERROR: &str = "tributary.error";
+    /// The topic it was read from.
+    pub const TOPIC: &str = "tributary.source.topic";
+    /// The partition it was read from (decimal).
+    pub const PARTITION: &str = "tributary.source.partition";
+    /// Its offset there (decimal).
+    pub const OFFSET: &str = "tributary.source.offset";
+}
+
+/// Settings of a running application. `Config::default()` runs anything.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Consumer group and prefix of internal topics; defaults to the topology name.
+    pub application_id: Option<String>,
+    /// Worker threads; defaults to the number of cores.
+    pub threads: usize,
+    /// How often positions are committed (outputs are synced first).
+    pub commit_interval: Duration,
+    /// Policy for undecodable records.
+    pub on_decode_error: OnDecodeError,
+    /// Dead-letter topic; defaults to `<application>-dlq`.
+    pub dead_letter_topic: Option<String>,
+    /// Start position of partitions without a committed position.
+    pub offset_reset: OffsetReset,
+    /// Bytes fetched per input partition per poll.
+    pub fetch_max_bytes: usize,
+    /// Records a task processes before it flushes its outputs.
+    pub max_poll_records: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            application_id: None,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            commit_interval: Duration::from_secs(1),
+            on_decode_error: OnDecodeError::default(),
+            dead_letter_topic: None,
+            offset_reset: OffsetReset::default(),
+            fetch_max_bytes: 1 << 20,
+            max_poll_records: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings, naming every bad one.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.threads == 0 {
+            problems.push("threads must be at least 1".to_string());
+        }
+        if self.commit_interval.is_zero() {
+            problems.push("commit_interval must be positive".to_string());
+        }
+        if self.fetch_max_bytes < 1024 {
+            problems.push("fetch_max_bytes must be at least 1024".to_string());
+        }
+        if self.max_poll_records == 0 {
+            problems.push("max_poll_records must be at least 1".to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig(problems.join("; ")))
+        }
+    }
+}

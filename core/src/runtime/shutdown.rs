@@ -1,0 +1,53 @@
+//! Stopping: the shared stop flag, progress counters, and signal handling.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+/// Progress of one worker, read by the controlling thread.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStatus {
+    /// Records processed so far.
+    pub(crate) processed: AtomicU64,
+    /// Loop passes completed so far.
+    pub(crate) passes: AtomicU64,
+    /// True when the last pass found nothing to process.
+    pub(crate) idle: AtomicBool,
+    /// Records dead-lettered (set when the worker stops).
+    pub(crate) dead_lettered: AtomicU64,
+}
+
+/// State shared between the workers and the application handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Set to ask every worker to commit and stop.
+    pub(crate) stopping: AtomicBool,
+    pub(crate) workers: Vec<WorkerStatus>,
+}
+
+impl Shared {
+    pub(crate) fn new(workers: usize) -> Self {
+        Shared {
+            stopping: AtomicBool::new(false),
+            workers: (0..workers).map(|_| WorkerStatus::default()).collect(),
+        }
+    }
+}
+
+/// Blocks until SIGINT or SIGTERM arrives, or `stop()` turns true (checked
+/// every 50 ms).
+pub(crate) fn wait_for_signal(stop: impl Fn() -> bool) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                _ = int.recv() => { tracing::info!("SIGINT received; shutting down"); break }
+                _ = term.recv() => { tracing::info!("SIGTERM received; shutting down"); break }
+                _ = tick.tick() => if stop() { break },
+            }
+        }
+        Ok(())
+    })
+}

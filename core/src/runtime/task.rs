@@ -1,0 +1,236 @@
+//! Tasks: one sub-topology for one partition number.
+//!
+//! A task owns partition `p` of every input of its sub-topology and a
+//! private processing chain. [`Task::poll`] fetches a batch per input,
+//! processes records in timestamp order across inputs (lowest head
+//! timestamp first), and appends the outputs, one batch per output
+//! partition. Its positions are committed by its worker after the outputs
+//! are synced, which gives at-least-once delivery.
+
+use super::config::{OnDecodeError, dead_letter_headers as dlh};
+use crate::codec::CodecError;
+use crate::error::{Error, Result};
+use crate::log::{Log, TopicPartition};
+use crate::operators::source::SourceProcessor;
+use crate::operators::{Ctx, TaskInit};
+use crate::record::{Header, Record};
+use crate::topology::SourceSpec;
+use std::collections::HashMap;
+
+/// Identifies a task: sub-topology and partition number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    /// The sub-topology.
+    pub sub_topology: usize,
+    /// The partition number.
+    pub partition: u32,
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.sub_topology, self.partition)
+    }
+}
+
+/// Settings shared by all tasks of an application.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSettings {
+    pub(crate) on_decode_error: OnDecodeError,
+    pub(crate) dead_letter_topic: Option<String>,
+    pub(crate) fetch_max_bytes: usize,
+    pub(crate) max_poll_records: usize,
+}
+
+struct Input {
+    tp: TopicPartition,
+    /// Next offset to process.
+    position: u64,
+    /// Position last committed.
+    committed: u64,
+    buffer: Vec<Record>,
+    cursor: usize,
+    source: Box<dyn SourceProcessor>,
+}
+
+impl Input {
+    fn head_timestamp(&self) -> Option<i64> {
+        self.buffer.get(self.cursor).map(|r| r.timestamp)
+    }
+}
+
+/// A running task.
+pub(crate) struct Task {
+    pub(crate) id: TaskId,
+    inputs: Vec<Input>,
+    ctx: Ctx,
+    dead_letter_slot: Option<usize>,
+    settings: TaskSettings,
+    /// Records processed since the task started.
+    pub(crate) records_in: u64,
+    /// Records sent to the dead-letter topic since the task started.
+    pub(crate) dead_lettered: u64,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Task {
+    /// Creates the task: instantiates its chain and finds its start positions
+    /// (committed ones, else `start(tp)`).
+    pub(crate) fn new(
+        id: TaskId,
+        sources: &[SourceSpec],
+        partitions: &HashMap<String, u32>,
+        settings: TaskSettings,
+        committed: &std::collections::BTreeMap<TopicPartition, u64>,
+        mut start: impl FnMut(&TopicPartition) -> Result<u64>,
+    ) -> Result<Task> {
+        let mut init = TaskInit { partition: id.partition, partitions, outputs: Vec::new() };
+        let mut inputs = Vec::new();
+        for s in sources {
+            if partitions.get(&s.topic).is_none_or(|&n| id.partition >= n) {
+                continue;
+            }
+            let source = (s.factory)(&mut init)?;
+            let tp = TopicPartition::new(s.topic.clone(), id.partition);
+            let position = match committed.get(&tp) {
+                Some(&o) => o,
+                None => start(&tp)?,
+            };
+            inputs.push(Input {
+                tp,
+                position,
+                committed: position,
+                buffer: Vec::new(),
+                cursor: 0,
+                source,
+            });
+        }
+        let dead_letter_slot = match (&settings.on_decode_error, &settings.dead_letter_topic) {
+            (OnDecodeError::DeadLetter, Some(t)) => Some(init.output(t)?),
+            _ => None,
+        };
+        Ok(Task {
+            id,
+            inputs,
+            ctx: Ctx::new(&init.outputs),
+            dead_letter_slot,
+            settings,
+            records_in: 0,
+            dead_lettered: 0,
+        })
+    }
+
+    /// Fetches, processes up to `max_poll_records` records and appends the
+    /// outputs. Returns the number of records processed.
+    pub(crate) fn poll(&mut self, log: &dyn Log) -> Result<usize> {
+        for input in &mut self.inputs {
+            if input.cursor < input.buffer.len() {
+                continue;
+            }
+            input.buffer.clear();
+            input.cursor = 0;
+            let (topic, p) = (&input.tp.topic, input.tp.partition);
+            match log.fetch(topic, p, input.position, self.settings.fetch_max_bytes, &mut input.buffer) {
+                Err(Error::OffsetOutOfRange { start, .. }) if input.position < start => {
+                    tracing::warn!(
+                        task = %self.id, input = %input.tp, position = input.position, start,
+                        "position was deleted by retention; continuing from the first record held"
+                    );
+                    input.position = start;
+                    log.fetch(topic, p, start, self.settings.fetch_max_bytes, &mut input.buffer)?;
+                }
+                r => r?,
+            }
+        }
+        let mut n = 0;
+        while n < self.settings.max_poll_records {
+            let next = self
+                .inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, inp)| inp.head_timestamp().map(|t| (t, i)))
+                .min();
+            let Some((_, i)) = next else { break };
+            let input = &mut self.inputs[i];
+            let record = &input.buffer[input.cursor];
+            input.cursor += 1;
+            input.position = record.offset + 1;
+            if let Err(e) = input.source.process(&mut self.ctx, record) {
+                match self.dead_letter_slot {
+                    Some(slot) => {
+                        dead_letter(&mut self.ctx, slot, &input.tp, record, &e);
+                        self.dead_lettered += 1;
+                    }
+                    None => {
+                        return Err(Error::Decode {
+                            topic: input.tp.topic.clone(),
+                            partition: input.tp.partition,
+                            offset: record.offset,
+                            source: e,
+                        });
+                    }
+                }
+            }
+            n += 1;
+            if let Some(e) = self.ctx.error.take() {
+                return Err(e);
+            }
+        }
+        self.records_in += n as u64;
+        self.flush(log)?;
+        Ok(n)
+    }
+
+    /// Appends buffered outputs to the log.
+    fn flush(&mut self, log: &dyn Log) -> Result<()> {
+        for out in &mut self.ctx.outputs {
+            for (p, batch) in out.batches.iter_mut().enumerate() {
+                if !batch.is_empty() {
+                    log.append(&out.topic, p as u32, batch)?;
+                    batch.clear();
+                    out.dirty[p] = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs the outputs written since the last commit and returns the
+    /// positions that moved since then (marking them committed). The caller
+    /// must store the returned positions.
+    pub(crate) fn prepare_commit(&mut self, log: &dyn Log) -> Result<Vec<(TopicPartition, u64)>> {
+        for out in &mut self.ctx.outputs {
+            for (p, dirty) in out.dirty.iter_mut().enumerate() {
+                if *dirty {
+                    log.sync(&out.topic, p as u32)?;
+                    *dirty = false;
+                }
+            }
+        }
+        Ok(self
+            .inputs
+            .iter_mut()
+            .filter(|i| i.position != i.committed)
+            .map(|i| {
+                i.committed = i.position;
+                (i.tp.clone(), i.position)
+            })
+            .collect())
+    }
+}
+
+fn dead_letter(ctx: &mut Ctx, slot: usize, tp: &TopicPartition, record: &Record, e: &CodecError) {
+    tracing::warn!(input = %tp, offset = record.offset, error = %e, "record sent to the dead-letter topic");
+    let mut headers = record.headers.clone();
+    headers.push(Header::new(dlh::ERROR, e.to_string()));
+    headers.push(Header::new(dlh::TOPIC, tp.topic.clone()));
+    headers.push(Header::new(dlh::PARTITION, tp.partition.to_string()));
+    headers.push(Header::new(dlh::OFFSET, record.offset.to_string()));
+    let out = &mut ctx.outputs[slot];
+    let p = tp.partition as usize % out.batches.len();
+    out.batches[p].push(record.timestamp, record.key.as_deref(), record.value.as_deref(), &headers);
+}

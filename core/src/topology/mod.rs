@@ -1,0 +1,204 @@
+//! Topologies: typed dataflows from topics to topics.
+//!
+//! Build one with [`Topology::builder`]: declare input topics with
+//! [`TopologyBuilder::stream`], chain operators on the returned
+//! [`Stream`]s, write results with [`Stream::to`], then call
+//! [`TopologyBuilder::build`], which checks the whole graph and reports every
+//! problem at once.
+//!
+//! A topology splits into *sub-topologies* at repartition topics (made by
+//! [`Stream::key_by`]): each is run as one task per partition number.
+//! [`Topology::describe`] shows them.
+
+mod describe;
+pub(crate) mod graph;
+mod stream;
+
+pub use describe::TopologyDescription;
+pub use stream::{BranchBuilder, Stream};
+
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::log::validate_name;
+use crate::operators::{Data, NodeCell, source};
+use graph::{Graph, SourceDef};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Builds a [`Topology`].
+///
+/// # Examples
+///
+/// ```
+/// use tributary::{Topology, codec::{Json, Utf8}};
+/// let mut b = Topology::builder("shouty");
+/// b.stream::<String, String>("words", Utf8, Utf8)
+///     .filter(|_k, w| !w.is_empty())
+///     .map_values(|w| w.to_uppercase())
+///     .to("loud-words", Utf8, Json);
+/// let topology = b.build()?;
+/// assert_eq!(topology.source_topics(), vec!["words".to_string()]);
+/// # Ok::<(), tributary::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TopologyBuilder {
+    graph: Arc<Mutex<Graph>>,
+}
+
+pub(crate) fn lock(g: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
+    g.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TopologyBuilder {
+    /// Declares an input stream read from `topic`, decoded with the codecs.
+    pub fn stream<K, V>(
+        &mut self,
+        topic: &str,
+        key_codec: impl Codec<K>,
+        value_codec: impl Codec<V>,
+    ) -> Stream<K, V>
+    where
+        K: Data,
+        V: Data,
+    {
+        let cell = NodeCell::new();
+        let mut g = lock(&self.graph);
+        if let Err(e) = validate_name("topic", topic) {
+            g.errors.push(e.to_string());
+        }
+        if g.sources.iter().any(|s| s.topic == topic) {
+            g.errors.push(format!(
+                "topic '{topic}' is read by two streams; read it once and reuse the stream"
+            ));
+        }
+        let name = format!("source-{topic}");
+        let node = g.add_node("source", Some(&name), Vec::new(), Some(topic.to_owned()));
+        let factory = source::factory(Arc::clone(&cell), key_codec, value_codec);
+        g.sources.push(SourceDef { topic: topic.to_owned(), node, internal: false, factory });
+        drop(g);
+        Stream::new(Arc::clone(&self.graph), node, cell)
+    }
+
+    /// Checks the topology and returns it, or every problem found.
+    pub fn build(self) -> Result<Topology> {
+        let mut g = lock(&self.graph);
+        g.sealed = true;
+        let mut errors = std::mem::take(&mut g.errors);
+        if g.sources.is_empty() {
+            errors.push("the topology reads no topic: declare a stream first".into());
+        }
+        let mut seen = HashSet::new();
+        for n in &g.nodes {
+            if !seen.insert(n.name.as_str()) {
+                errors.push(format!("two operators are named '{}'; names must be unique", n.name));
+            }
+        }
+        for s in &g.sinks {
+            if g.sources.iter().any(|src| src.topic == s.topic && !src.internal) {
+                errors.push(format!(
+                    "topic '{}' is both read and written by the topology (a loop)",
+                    s.topic
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Topology(errors));
+        }
+        let sub = g.sub_topologies();
+        drop(g);
+        Ok(Topology { graph: self.graph, sub_of_node: sub })
+    }
+}
+
+/// A validated dataflow, ready to run.
+#[derive(Debug)]
+pub struct Topology {
+    graph: Arc<Mutex<Graph>>,
+    sub_of_node: Vec<usize>,
+}
+
+/// What the runtime needs to know about one source.
+#[derive(Clone)]
+pub(crate) struct SourceSpec {
+    pub(crate) topic: String,
+    pub(crate) factory: source::SourceFactory,
+}
+
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSpec").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl Topology {
+    /// Starts building a topology for the application `name`. The name
+    /// prefixes internal topics and is the default consumer group.
+    pub fn builder(name: &str) -> TopologyBuilder {
+        let graph = Arc::new(Mutex::new(Graph::new(name)));
+        if let Err(e) = validate_name("application", name) {
+            lock(&graph).errors.push(e.to_string());
+        }
+        TopologyBuilder { graph }
+    }
+
+    /// The application name.
+    pub fn name(&self) -> String {
+        lock(&self.graph).name.clone()
+    }
+
+    /// Input topics that are not internal, in declaration order.
+    pub fn source_topics(&self) -> Vec<String> {
+        lock(&self.graph).sources.iter().filter(|s| !s.internal).map(|s| s.topic.clone()).collect()
+    }
+
+    /// Output topics that are not internal, in declaration order, without repeats.
+    pub fn sink_topics(&self) -> Vec<String> {
+        let g = lock(&self.graph);
+        let mut out: Vec<String> = Vec::new();
+        for s in g.sinks.iter().filter(|s| !s.internal) {
+            if !out.contains(&s.topic) {
+                out.push(s.topic.clone());
+            }
+        }
+        out
+    }
+
+    /// Internal (repartition) topics, in declaration order.
+    pub fn internal_topics(&self) -> Vec<String> {
+        lock(&self.graph).sources.iter().filter(|s| s.internal).map(|s| s.topic.clone()).collect()
+    }
+
+    /// Number of sub-topologies.
+    pub fn sub_topology_count(&self) -> usize {
+        let g = lock(&self.graph);
+        g.sources.iter().map(|s| self.sub_of_node[s.node]).max().map_or(0, |m| m + 1)
+    }
+
+    /// The sources of sub-topology `i`.
+    pub(crate) fn sources_of(&self, i: usize) -> Vec<SourceSpec> {
+        lock(&self.graph)
+            .sources
+            .iter()
+            .filter(|s| self.sub_of_node[s.node] == i)
+            .map(|s| SourceSpec {
+                topic: s.topic.clone(),
+                factory: Arc::clone(&s.factory),
+            })
+            .collect()
+    }
+
+    /// For each internal topic, the sub-topology that writes it.
+    pub(crate) fn internal_writers(&self) -> Vec<(String, usize)> {
+        lock(&self.graph)
+            .sinks
+            .iter()
+            .filter(|s| s.internal)
+            .map(|s| (s.topic.clone(), self.sub_of_node[s.node]))
+            .collect()
+    }
+
+    /// A readable description: sub-topologies, their nodes and topics.
+    pub fn describe(&self) -> TopologyDescription {
+        TopologyDescription::new(&lock(&self.graph), &self.sub_of_node)
+    }
+}
