@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use tributary::log::format::BatchBuilder;
+use tributary::log::Log;
+use tributary::Record;
+
+/// Appends `(timestamp, key, value)` records as one batch.
+pub fn append(log: &dyn Log, topic: &str, partition: u32, records: &[(i64, Option<Vec<u8>>, Option<Vec<u8>>)]) -> u64 {
+    let mut b = BatchBuilder::new();
+    for (ts, k, v) in records {
+        b.push(*ts, k.as_deref(), v.as_deref(), &[]);
+    }
+    log.append(topic, partition, &mut b).unwrap()
+}
+
+/// Reads a whole partition by repeated fetches.
+pub fn read_all(log: &dyn Log, topic: &str, partition: u32) -> Vec<Record> {
+    let (mut pos, end) = log.offsets(topic, partition).unwrap();
+    let mut out = Vec::new();
+    while pos < end {
+        let before = out.len();
+        log.fetch(topic, partition, pos, 4096, &mut out).unwrap();
+        assert!(out.len() > before, "fetch at {pos} (end {end}) returned nothing");
+        pos = out.last().unwrap().offset + 1;
+    }
+    out
+}
