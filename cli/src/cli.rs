@@ -1,0 +1,144 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Tributary: topics, records and consumer groups of an embedded log.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about)]
+pub(crate) struct Cli {
+    /// Directory of the embedded log.
+    #[arg(long, global = true, env = "TRIBUTARY_DIR", default_value = "tributary-data")]
+    pub(crate) dir: PathBuf,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Append JSON lines (from stdin or a file) to a topic.
+    Produce(ProduceArgs),
+    /// Print a topic's records as JSON lines.
+    Consume(ConsumeArgs),
+    /// List, describe and reset consumer groups.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TopicsCommand {
+    /// Create a topic.
+    Create {
+        /// Topic name.
+        name: String,
+        /// Number of partitions.
+        #[arg(long, short, default_value_t = 1)]
+        partitions: u32,
+        /// Segment size in bytes.
+        #[arg(long)]
+        segment_bytes: Option<u64>,
+        /// Delete data older than this (e.g. 7d, 12h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        retention: Option<std::time::Duration>,
+        /// Keep at most this many bytes per partition.
+        #[arg(long)]
+        retention_bytes: Option<u64>,
+    },
+    /// List topics.
+    List,
+    /// Show a topic's settings and partitions.
+    Describe {
+        /// Topic name.
+        name: String,
+    },
+    /// Delete a topic and its data.
+    Delete {
+        /// Topic name.
+        name: String,
+    },
+}
+
+/// How the key of a produced record is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KeyFormat {
+    /// A JSON string's text as is; other JSON values as JSON text.
+    String,
+    /// JSON text (strings keep their quotes).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProduceArgs {
+    /// Topic to append to.
+    pub(crate) topic: String,
+    /// Read lines from this file instead of stdin.
+    #[arg(long, short)]
+    pub(crate) file: Option<PathBuf>,
+    /// Take the key from this field of each JSON value.
+    #[arg(long, conflicts_with = "key")]
+    pub(crate) key_field: Option<String>,
+    /// Use this key for every record.
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    /// Encoding of keys taken from a field.
+    #[arg(long, value_enum, default_value_t = KeyFormat::String)]
+    pub(crate) key_format: KeyFormat,
+    /// Take the timestamp from this field (milliseconds or RFC 3339).
+    #[arg(long, conflicts_with = "timestamp")]
+    pub(crate) timestamp_field: Option<String>,
+    /// Use this timestamp (milliseconds or RFC 3339) for every record.
+    #[arg(long)]
+    pub(crate) timestamp: Option<String>,
+    /// Write to this partition instead of partitioning by key.
+    #[arg(long)]
+    pub(crate) partition: Option<u32>,
+    /// Do not check that lines are JSON (append them as bytes).
+    #[arg(long)]
+    pub(crate) raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConsumeArgs {
+    /// Topic to read.
+    pub(crate) topic: String,
+    /// Where to start: earliest, latest, an offset, or an RFC 3339 time.
+    #[arg(long, default_value = "earliest")]
+    pub(crate) from: String,
+    /// Read only this partition.
+    #[arg(long)]
+    pub(crate) partition: Option<u32>,
+    /// Keep waiting for new records.
+    #[arg(long)]
+    pub(crate) follow: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    pub(crate) max: Option<u64>,
+    /// Print only values, one per line.
+    #[arg(long)]
+    pub(crate) values: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupsCommand {
+    /// List consumer groups.
+    List,
+    /// Show a group's positions and lag per partition.
+    Describe {
+        /// Group (application id).
+        group: String,
+    },
+    /// Move a group's positions (stop the application first), e.g. to replay.
+    Reset {
+        /// Group (application id).
+        group: String,
+        /// Target: earliest, latest, an offset, or an RFC 3339 time.
+        #[arg(long)]
+        to: String,
+        /// Topics to reset (default: every topic the group has positions for).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+    },
+}

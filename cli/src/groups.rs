@@ -1,0 +1,57 @@
+//! `tributary groups ...`
+
+use crate::cli::GroupsCommand;
+use crate::position::Position;
+use anyhow::{Result, bail};
+use tributary::log::{EmbeddedLog, Log, TopicPartition};
+
+pub(crate) fn run(log: &EmbeddedLog, cmd: GroupsCommand) -> Result<()> {
+    match cmd {
+        GroupsCommand::List => {
+            for g in log.list_groups()? {
+                println!("{g}");
+            }
+        }
+        GroupsCommand::Describe { group } => {
+            let committed = log.committed_offsets(&group)?;
+            if committed.is_empty() {
+                bail!("group '{group}' has no committed positions");
+            }
+            println!("{:<30} {:>9} {:>12} {:>12} {:>10}", "topic", "partition", "position", "end", "lag");
+            let mut total = 0;
+            for (tp, pos) in &committed {
+                let (_, end) = log.offsets(&tp.topic, tp.partition)?;
+                let lag = end.saturating_sub(*pos);
+                total += lag;
+                println!("{:<30} {:>9} {:>12} {:>12} {:>10}", tp.topic, tp.partition, pos, end, lag);
+            }
+            println!("total lag: {total}");
+        }
+        GroupsCommand::Reset { group, to, topics } => {
+            let target: Position = to.parse()?;
+            let topics = if topics.is_empty() {
+                let mut t: Vec<String> =
+                    log.committed_offsets(&group)?.keys().map(|tp| tp.topic.clone()).collect();
+                t.dedup();
+                if t.is_empty() {
+                    bail!("group '{group}' has no positions; name the topics with --topic");
+                }
+                t
+            } else {
+                topics
+            };
+            let mut new = Vec::new();
+            for topic in &topics {
+                for p in 0..log.topic_config(topic)?.partitions {
+                    let offset = target.resolve(log, topic, p)?;
+                    new.push((TopicPartition::new(topic.clone(), p), offset));
+                }
+            }
+            log.reset_offsets(&group, &new)?;
+            for (tp, o) in &new {
+                println!("{tp} -> {o}");
+            }
+        }
+    }
+    Ok(())
+}

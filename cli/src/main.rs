@@ -1,0 +1,50 @@
+//! The `tributary` command: manage topics and consumer groups of an
+//! embedded log, produce JSON lines, and consume records.
+
+mod cli;
+mod consume;
+mod groups;
+mod position;
+mod produce;
+mod topics;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = cli::Cli::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: cli::Cli) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let log = tributary::log::EmbeddedLog::open(&args.dir)
+        .with_context(|| format!("opening log directory {}", args.dir.display()))?;
+    match args.command {
+        cli::Command::Topics(cmd) => topics::run(&log, cmd),
+        cli::Command::Produce(cmd) => produce::run(&log, cmd),
+        cli::Command::Consume(cmd) => consume::run(&log, cmd),
+        cli::Command::Groups(cmd) => groups::run(&log, cmd),
+    }
+}
+
+/// A closed stdout (`tributary consume ... | head`) is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
