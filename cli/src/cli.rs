@@ -8,7 +8,12 @@ use std::path::PathBuf;
 #[command(name = "tributary", version, about)]
 pub(crate) struct Cli {
     /// Directory of the embedded log.
-    #[arg(long, global = true, env = "TRIBUTARY_DIR", default_value = "tributary-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "TRIBUTARY_DIR",
+        default_value = "tributary-data"
+    )]
     pub(crate) dir: PathBuf,
     #[command(subcommand)]
     pub(crate) command: Command,

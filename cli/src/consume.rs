@@ -11,7 +11,10 @@ pub(crate) fn run(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     let partitions = log.topic_config(&args.topic)?.partitions;
     let parts: Vec<u32> = match args.partition {
         Some(p) if p >= partitions => {
-            bail!("topic '{}' has no partition {p} (it has {partitions})", args.topic)
+            bail!(
+                "topic '{}' has no partition {p} (it has {partitions})",
+                args.topic
+            )
         }
         Some(p) => vec![p],
         None => (0..partitions).collect(),
@@ -72,8 +75,11 @@ fn print_record(out: &mut impl Write, partition: u32, r: &Record, values_only: b
         "value": value,
     });
     if !r.headers.is_empty() {
-        let headers: serde_json::Map<String, serde_json::Value> =
-            r.headers.iter().map(|h| (h.name.clone(), text(&h.value))).collect();
+        let headers: serde_json::Map<String, serde_json::Value> = r
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), text(&h.value)))
+            .collect();
         line["headers"] = serde_json::Value::Object(headers);
     }
     serde_json::to_writer(&mut *out, &line)?;

@@ -17,21 +17,30 @@ pub(crate) fn run(log: &EmbeddedLog, cmd: GroupsCommand) -> Result<()> {
             if committed.is_empty() {
                 bail!("group '{group}' has no committed positions");
             }
-            println!("{:<30} {:>9} {:>12} {:>12} {:>10}", "topic", "partition", "position", "end", "lag");
+            println!(
+                "{:<30} {:>9} {:>12} {:>12} {:>10}",
+                "topic", "partition", "position", "end", "lag"
+            );
             let mut total = 0;
             for (tp, pos) in &committed {
                 let (_, end) = log.offsets(&tp.topic, tp.partition)?;
                 let lag = end.saturating_sub(*pos);
                 total += lag;
-                println!("{:<30} {:>9} {:>12} {:>12} {:>10}", tp.topic, tp.partition, pos, end, lag);
+                println!(
+                    "{:<30} {:>9} {:>12} {:>12} {:>10}",
+                    tp.topic, tp.partition, pos, end, lag
+                );
             }
             println!("total lag: {total}");
         }
         GroupsCommand::Reset { group, to, topics } => {
             let target: Position = to.parse()?;
             let topics = if topics.is_empty() {
-                let mut t: Vec<String> =
-                    log.committed_offsets(&group)?.keys().map(|tp| tp.topic.clone()).collect();
+                let mut t: Vec<String> = log
+                    .committed_offsets(&group)?
+                    .keys()
+                    .map(|tp| tp.topic.clone())
+                    .collect();
                 t.dedup();
                 if t.is_empty() {
                     bail!("group '{group}' has no positions; name the topics with --topic");

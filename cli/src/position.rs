@@ -23,7 +23,9 @@ impl std::str::FromStr for Position {
                 Ok(Position::Offset(s.parse().context("offset out of range")?))
             }
             _ => parse_time(s).map(Position::Time).with_context(|| {
-                format!("'{s}' is not a position: use earliest, latest, an offset or an RFC 3339 time")
+                format!(
+                    "'{s}' is not a position: use earliest, latest, an offset or an RFC 3339 time"
+                )
             }),
         }
     }

@@ -11,10 +11,13 @@ const BATCH: usize = 1000;
 
 pub(crate) fn run(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
     let partitions = log.topic_config(&args.topic)?.partitions;
-    if let Some(p) = args.partition {
-        if p >= partitions {
-            bail!("topic '{}' has no partition {p} (it has {partitions})", args.topic);
-        }
+    if let Some(p) = args.partition
+        && p >= partitions
+    {
+        bail!(
+            "topic '{}' has no partition {p} (it has {partitions})",
+            args.topic
+        );
     }
     let reader: Box<dyn BufRead> = match &args.file {
         Some(f) => Box::new(std::io::BufReader::new(
@@ -72,7 +75,11 @@ pub(crate) fn run(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
 }
 
 /// The key bytes and timestamp of one input line.
-fn record_parts(args: &ProduceArgs, line: &str, fixed_ts: Option<i64>) -> Result<(Option<Vec<u8>>, i64)> {
+fn record_parts(
+    args: &ProduceArgs,
+    line: &str,
+    fixed_ts: Option<i64>,
+) -> Result<(Option<Vec<u8>>, i64)> {
     let needs_json = !args.raw || args.key_field.is_some() || args.timestamp_field.is_some();
     let value: Option<serde_json::Value> = if needs_json {
         Some(serde_json::from_str(line).context("invalid JSON")?)

@@ -6,7 +6,13 @@ use tributary::log::{EmbeddedLog, Log, TopicConfig};
 
 pub(crate) fn run(log: &EmbeddedLog, cmd: TopicsCommand) -> Result<()> {
     match cmd {
-        TopicsCommand::Create { name, partitions, segment_bytes, retention, retention_bytes } => {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            segment_bytes,
+            retention,
+            retention_bytes,
+        } => {
             let mut config = TopicConfig::new(partitions);
             if let Some(b) = segment_bytes {
                 config = config.segment_bytes(b);
@@ -32,11 +38,15 @@ pub(crate) fn run(log: &EmbeddedLog, cmd: TopicsCommand) -> Result<()> {
                 c.partitions,
                 c.segment_bytes,
                 c.retention_ms.map_or("none".into(), |ms| {
-                    humantime::format_duration(std::time::Duration::from_millis(ms as u64)).to_string()
+                    humantime::format_duration(std::time::Duration::from_millis(ms as u64))
+                        .to_string()
                 }),
                 c.retention_bytes.map_or("none".into(), |b| b.to_string()),
             );
-            println!("{:>9} {:>12} {:>12} {:>12}", "partition", "start", "end", "bytes");
+            println!(
+                "{:>9} {:>12} {:>12} {:>12}",
+                "partition", "start", "end", "bytes"
+            );
             for p in 0..c.partitions {
                 let (start, end) = log.offsets(&name, p)?;
                 let size = log.partition_size(&name, p)?;

@@ -53,9 +53,7 @@ pub enum Error {
         reason: String,
     },
     /// A fetch asked for an offset the partition does not hold.
-    #[error(
-        "offset {offset} is out of range for {topic}/{partition} (valid: {start}..={end})"
-    )]
+    #[error("offset {offset} is out of range for {topic}/{partition} (valid: {start}..={end})")]
     OffsetOutOfRange {
         /// The topic.
         topic: String,
@@ -108,7 +106,10 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with a description of what was being done.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

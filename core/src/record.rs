@@ -19,7 +19,10 @@ pub struct Header {
 impl Header {
     /// Creates a header.
     pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        Header { name: name.into(), value: value.into() }
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -71,7 +74,10 @@ impl Record {
 
     /// The value of the first header called `name`.
     pub fn header(&self, name: &str) -> Option<&Bytes> {
-        self.headers.iter().find(|h| h.name == name).map(|h| &h.value)
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| &h.value)
     }
 
     /// True when the record has no value.

@@ -6,7 +6,7 @@ mod common;
 use proptest::prelude::*;
 use tributary::log::{EmbeddedLog, Log, TopicConfig};
 
-type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+use common::Rec;
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -5,8 +5,8 @@ mod common;
 
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
-use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig};
 use tributary::Error;
+use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig};
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -18,11 +18,18 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn batch(n: usize, seed: u64) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn batch(n: usize, seed: u64) -> Vec<common::Rec> {
     (0..n)
         .map(|i| {
-            let v = format!("value-{seed}-{i}-{}", "x".repeat((seed as usize * 7 + i) % 90));
-            (seed as i64 * 10 + i as i64, Some(format!("k{i}").into_bytes()), Some(v.into_bytes()))
+            let v = format!(
+                "value-{seed}-{i}-{}",
+                "x".repeat((seed as usize * 7 + i) % 90)
+            );
+            (
+                seed as i64 * 10 + i as i64,
+                Some(format!("k{i}").into_bytes()),
+                Some(v.into_bytes()),
+            )
         })
         .collect()
 }
@@ -41,7 +48,8 @@ fn truncated_segments_keep_every_complete_batch() {
         let mut marks: Vec<(PathBuf, u64, u64)> = Vec::new();
         {
             let log = EmbeddedLog::open_with(dir.path(), FsyncPolicy::Never).unwrap();
-            log.create_topic("t", &TopicConfig::new(1).segment_bytes(2048)).unwrap();
+            log.create_topic("t", &TopicConfig::new(1).segment_bytes(2048))
+                .unwrap();
             for b in 0..rng.random_range(1..30) {
                 let recs = batch(rng.random_range(1..12), b);
                 common::append(&log, "t", 0, &recs);
@@ -54,7 +62,12 @@ fn truncated_segments_keep_every_complete_batch() {
         let last = segments(&pdir).pop().unwrap();
         let len = std::fs::metadata(&last).unwrap().len();
         let cut = rng.random_range(0..=len);
-        std::fs::OpenOptions::new().write(true).open(&last).unwrap().set_len(cut).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&last)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
         let base: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
         let expected_end = marks
             .iter()
@@ -65,14 +78,25 @@ fn truncated_segments_keep_every_complete_batch() {
 
         let log = EmbeddedLog::open(dir.path()).unwrap();
         let served = common::read_all(&log, "t", 0);
-        assert_eq!(served.len() as u64, expected_end, "round {round}: cut {cut} of {len}");
+        assert_eq!(
+            served.len() as u64,
+            expected_end,
+            "round {round}: cut {cut} of {len}"
+        );
         for (r, w) in served.iter().zip(&written) {
-            assert_eq!((r.timestamp, r.value.as_deref()), (w.0, w.2.as_deref()), "round {round}");
+            assert_eq!(
+                (r.timestamp, r.value.as_deref()),
+                (w.0, w.2.as_deref()),
+                "round {round}"
+            );
         }
         // The writer truncates the torn tail and continues densely.
         let next = common::append(&log, "t", 0, &batch(3, 99));
         assert_eq!(next, expected_end, "round {round}");
-        assert_eq!(common::read_all(&log, "t", 0).len() as u64, expected_end + 3);
+        assert_eq!(
+            common::read_all(&log, "t", 0).len() as u64,
+            expected_end + 3
+        );
         drop(log);
         let reopened = EmbeddedLog::open(dir.path()).unwrap();
         assert_eq!(reopened.offsets("t", 0).unwrap(), (0, expected_end + 3));
@@ -81,7 +105,8 @@ fn truncated_segments_keep_every_complete_batch() {
 
 fn write_segments(dir: &Path) -> Vec<PathBuf> {
     let log = EmbeddedLog::open(dir).unwrap();
-    log.create_topic("t", &TopicConfig::new(1).segment_bytes(4096)).unwrap();
+    log.create_topic("t", &TopicConfig::new(1).segment_bytes(4096))
+        .unwrap();
     for b in 0..40 {
         common::append(&log, "t", 0, &batch(10, b));
     }
@@ -100,7 +125,11 @@ fn flip(path: &Path, at: u64) {
 fn corruption_in_sealed_segment_is_an_error_not_data() {
     let dir = tempfile::tempdir().unwrap();
     let segs = write_segments(dir.path());
-    assert!(segs.len() > 2, "expected several segments, got {}", segs.len());
+    assert!(
+        segs.len() > 2,
+        "expected several segments, got {}",
+        segs.len()
+    );
     let len = std::fs::metadata(&segs[0]).unwrap().len();
     flip(&segs[0], len / 2 + 40);
     let log = EmbeddedLog::open(dir.path()).unwrap();
@@ -121,7 +150,13 @@ fn corruption_in_sealed_segment_is_an_error_not_data() {
         other => panic!("expected a corruption error, got {other:?}"),
     }
     // Later segments are still served.
-    let second_base: u64 = segs[1].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let second_base: u64 = segs[1]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut later = Vec::new();
     log.fetch("t", 0, second_base, 1 << 20, &mut later).unwrap();
     assert!(!later.is_empty());
@@ -158,7 +193,10 @@ fn second_writer_is_refused() {
     let b = EmbeddedLog::open(dir.path()).unwrap();
     let mut bb = tributary::log::format::BatchBuilder::new();
     bb.push(0, None, Some(b"x"), &[]);
-    assert!(matches!(b.append("t", 0, &mut bb), Err(Error::Locked { .. })));
+    assert!(matches!(
+        b.append("t", 0, &mut bb),
+        Err(Error::Locked { .. })
+    ));
     // ...but it can read, and sees new appends by the writer.
     assert_eq!(common::read_all(&b, "t", 0).len(), 1);
     common::append(&a, "t", 0, &batch(2, 1));
@@ -173,7 +211,13 @@ fn second_writer_is_refused() {
 fn retention_by_size_and_age() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(dir.path()).unwrap();
-    log.create_topic("sized", &TopicConfig::new(1).segment_bytes(2048).retention_bytes(6000)).unwrap();
+    log.create_topic(
+        "sized",
+        &TopicConfig::new(1)
+            .segment_bytes(2048)
+            .retention_bytes(6000),
+    )
+    .unwrap();
     for b in 0..60 {
         common::append(&log, "sized", 0, &batch(5, b));
     }
@@ -183,22 +227,46 @@ fn retention_by_size_and_age() {
     let (start, end) = log.offsets("sized", 0).unwrap();
     assert!(start > 0 && end == 300);
     let mut out = Vec::new();
-    assert!(matches!(log.fetch("sized", 0, 0, 1024, &mut out), Err(Error::OffsetOutOfRange { .. })));
-    assert_eq!(common::read_all(&log, "sized", 0).first().unwrap().offset, start);
+    assert!(matches!(
+        log.fetch("sized", 0, 0, 1024, &mut out),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        common::read_all(&log, "sized", 0).first().unwrap().offset,
+        start
+    );
 
-    log.create_topic("aged", &TopicConfig::new(1).segment_bytes(1024).retention(std::time::Duration::from_secs(3600))).unwrap();
+    log.create_topic(
+        "aged",
+        &TopicConfig::new(1)
+            .segment_bytes(1024)
+            .retention(std::time::Duration::from_secs(3600)),
+    )
+    .unwrap();
     let now = tributary::now_millis();
     for b in 0..20u64 {
         // Old records first, then recent ones.
         let ts = if b < 10 { now - 10 * 3_600_000 } else { now };
-        let recs: Vec<_> = batch(4, b).into_iter().map(|(_, k, v)| (ts, k, v)).collect();
+        let recs: Vec<_> = batch(4, b)
+            .into_iter()
+            .map(|(_, k, v)| (ts, k, v))
+            .collect();
         common::append(&log, "aged", 0, &recs);
     }
     log.enforce_retention().unwrap();
     let kept = common::read_all(&log, "aged", 0);
-    assert!(kept.iter().filter(|r| r.timestamp != now).count() < 40, "some old records should be gone");
-    assert!(kept.first().unwrap().offset > 0, "old segments should be gone");
-    assert!(kept.iter().filter(|r| r.timestamp == now).count() == 40, "recent records are all kept");
+    assert!(
+        kept.iter().filter(|r| r.timestamp != now).count() < 40,
+        "some old records should be gone"
+    );
+    assert!(
+        kept.first().unwrap().offset > 0,
+        "old segments should be gone"
+    );
+    assert!(
+        kept.iter().filter(|r| r.timestamp == now).count() == 40,
+        "recent records are all kept"
+    );
 }
 
 /// Unknown topics and partitions are clear errors.
@@ -210,7 +278,16 @@ fn unknown_topic_and_partition() {
     log.create_topic("t", &TopicConfig::new(2)).unwrap();
     let e = log.offsets("t", 5).unwrap_err();
     assert_eq!(e.to_string(), "topic 't' has no partition 5 (it has 2)");
-    assert!(matches!(log.create_topic("t", &TopicConfig::new(2)), Err(Error::TopicExists(_))));
-    assert!(matches!(log.create_topic("bad/name", &TopicConfig::new(2)), Err(Error::InvalidConfig(_))));
-    assert!(matches!(log.create_topic("zero", &TopicConfig::new(0)), Err(Error::InvalidConfig(_))));
+    assert!(matches!(
+        log.create_topic("t", &TopicConfig::new(2)),
+        Err(Error::TopicExists(_))
+    ));
+    assert!(matches!(
+        log.create_topic("bad/name", &TopicConfig::new(2)),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        log.create_topic("zero", &TopicConfig::new(0)),
+        Err(Error::InvalidConfig(_))
+    ));
 }

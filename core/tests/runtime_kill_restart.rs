@@ -14,7 +14,9 @@ use tributary::codec::Json;
 use tributary::log::{EmbeddedLog, Log, TopicConfig};
 use tributary::{App, Config, Topology};
 
-#[derive(Debug, Clone, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Debug, Clone, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 struct Event {
     id: u64,
     value: u64,
@@ -33,20 +35,30 @@ fn topology() -> Topology {
     b.stream::<u64, Event>("in", Json, Json)
         .filter(|_, e| e.value != u64::MAX)
         .key_by("by-bucket", |_, e| e.id % 13)
-        .map_values(|e| Doubled { id: e.id, doubled: e.value * 2 })
+        .map_values(|e| Doubled {
+            id: e.id,
+            doubled: e.value * 2,
+        })
         .to("out", Json, Json);
     b.build().unwrap()
 }
 
 fn config() -> Config {
-    Config { threads: 2, commit_interval: Duration::from_millis(40), max_poll_records: 500, ..Config::default() }
+    Config {
+        threads: 2,
+        commit_interval: Duration::from_millis(40),
+        max_poll_records: 500,
+        ..Config::default()
+    }
 }
 
 /// Not a test of its own: the body of the child process that the kill test
 /// starts (and kills). Without the environment variable it does nothing.
 #[test]
 fn child_process_entry() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let log = Arc::new(EmbeddedLog::open(dir).unwrap());
     let app = App::new(topology(), log, config()).unwrap();
     app.run_until_signal().unwrap();
@@ -54,7 +66,12 @@ fn child_process_entry() {
 
 fn spawn_child(dir: &std::path::Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -62,8 +79,9 @@ fn spawn_child(dir: &std::path::Path) -> Child {
 }
 
 fn produce(log: &EmbeddedLog, from: u64, to: u64) {
-    let mut batches: Vec<tributary::log::format::BatchBuilder> =
-        (0..4).map(|_| tributary::log::format::BatchBuilder::new()).collect();
+    let mut batches: Vec<tributary::log::format::BatchBuilder> = (0..4)
+        .map(|_| tributary::log::format::BatchBuilder::new())
+        .collect();
     for id in from..to {
         let key = serde_json::to_vec(&id).unwrap();
         let value = serde_json::to_vec(&Event { id, value: id * 3 }).unwrap();
@@ -96,14 +114,24 @@ fn sigkill_and_restart_loses_nothing() {
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: child should have been killed");
+        assert!(
+            !status.success(),
+            "round {round}: child should have been killed"
+        );
         produce(&log, produced, produced + per_round);
         produced += per_round;
     }
     // Drain: run to the end in this process.
-    let app = App::new(topology(), Arc::new(EmbeddedLog::open(dir.path()).unwrap()), config()).unwrap();
+    let app = App::new(
+        topology(),
+        Arc::new(EmbeddedLog::open(dir.path()).unwrap()),
+        config(),
+    )
+    .unwrap();
     let running = app.start().unwrap();
-    running.wait_until_caught_up(Duration::from_secs(120)).unwrap();
+    running
+        .wait_until_caught_up(Duration::from_secs(120))
+        .unwrap();
     running.shutdown().unwrap();
 
     let reader = EmbeddedLog::open(dir.path()).unwrap();
@@ -112,11 +140,17 @@ fn sigkill_and_restart_loses_nothing() {
         for r in common::read_all(&reader, "out", p) {
             let d: Doubled = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
             assert_eq!(d.doubled, d.id * 6, "output value for {}", d.id);
-            assert_eq!(r.timestamp, d.id as i64, "timestamp travels with the record");
+            assert_eq!(
+                r.timestamp, d.id as i64,
+                "timestamp travels with the record"
+            );
             *seen.entry(d.id).or_default() += 1;
         }
     }
-    let missing: Vec<u64> = (0..produced).filter(|id| !seen.contains_key(id)).take(10).collect();
+    let missing: Vec<u64> = (0..produced)
+        .filter(|id| !seen.contains_key(id))
+        .take(10)
+        .collect();
     let duplicates: u64 = seen.values().map(|&c| u64::from(c) - 1).sum();
     println!(
         "kill test: {rounds} SIGKILLs, {produced} inputs, {} distinct outputs, {duplicates} duplicates, {} missing",
@@ -127,10 +161,18 @@ fn sigkill_and_restart_loses_nothing() {
     assert_eq!(seen.len() as u64, produced, "unexpected ids in the output");
     // Restarts resume from committed positions: duplicates come only from
     // the uncommitted tail of each killed run, far fewer than the input.
-    assert!(duplicates < produced / 2, "{duplicates} duplicates: restarts do not resume from commits");
+    assert!(
+        duplicates < produced / 2,
+        "{duplicates} duplicates: restarts do not resume from commits"
+    );
     // The committed positions of the group cover every input.
     let committed = reader.committed_offsets("killtest").unwrap();
-    let covered: u64 = (0..4).map(|p| committed[&tributary::log::TopicPartition::new("in", p)]).sum();
+    let covered: u64 = (0..4)
+        .map(|p| committed[&tributary::log::TopicPartition::new("in", p)])
+        .sum();
     assert_eq!(covered, produced);
-    assert!(reader.offsets("killtest-dlq", 0).unwrap().1 == 0, "nothing was dead-lettered");
+    assert!(
+        reader.offsets("killtest-dlq", 0).unwrap().1 == 0,
+        "nothing was dead-lettered"
+    );
 }

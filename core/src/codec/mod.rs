@@ -13,6 +13,9 @@
 //! Decoding never panics on bad input: it returns a [`CodecError`], and the
 //! runtime routes the record to the dead-letter topic.
 
+// Data read from disk or the wire is never unwrapped here.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod json;
 mod raw;
 mod rkyv;
@@ -34,7 +37,10 @@ pub struct CodecError {
 impl CodecError {
     /// Creates an error for `codec`.
     pub fn new(codec: &'static str, message: impl std::fmt::Display) -> Self {
-        CodecError { codec, message: message.to_string() }
+        CodecError {
+            codec,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -73,7 +79,10 @@ pub trait Codec<T>: Clone + Send + Sync + 'static {
     fn decode_opt(&self, bytes: Option<&[u8]>) -> Result<T, CodecError> {
         match bytes {
             Some(b) => self.decode(b),
-            None => Err(CodecError::new(self.name(), "field is absent (null key or tombstone)")),
+            None => Err(CodecError::new(
+                self.name(),
+                "field is absent (null key or tombstone)",
+            )),
         }
     }
 }

@@ -43,7 +43,9 @@ impl Codec<String> for Utf8 {
         Ok(())
     }
     fn decode(&self, bytes: &[u8]) -> Result<String, CodecError> {
-        std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| CodecError::new("utf8", e))
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|e| CodecError::new("utf8", e))
     }
     fn name(&self) -> &'static str {
         "utf8"

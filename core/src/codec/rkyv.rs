@@ -13,9 +13,10 @@ use std::cell::Cell;
 /// `rkyv::Serialize` and `rkyv::Deserialize` (the archived type must be
 /// checkable, which the derive provides).
 pub trait RkyvData:
-    rkyv::Archive<Archived: for<'a> CheckBytes<HighValidator<'a, RancorError>>
-                      + rkyv::Deserialize<Self, Strategy<Pool, RancorError>>>
-    + for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RancorError>>
+    rkyv::Archive<
+        Archived: for<'a> CheckBytes<HighValidator<'a, RancorError>>
+                      + rkyv::Deserialize<Self, Strategy<Pool, RancorError>>,
+    > + for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RancorError>>
     + Sized
 {
 }
@@ -86,12 +87,16 @@ mod tests {
     #[test]
     fn rkyv_round_trip_and_rejects_garbage() {
         let mut buf = Vec::new();
-        Rkyv.encode(&vec!["a".to_string(), "bc".to_string()], &mut buf).unwrap();
+        Rkyv.encode(&vec!["a".to_string(), "bc".to_string()], &mut buf)
+            .unwrap();
         let back: Vec<String> = Rkyv.decode(&buf).unwrap();
         assert_eq!(back, vec!["a".to_string(), "bc".to_string()]);
         // Truncated or random bytes are rejected by validation.
         assert!(Codec::<Vec<String>>::decode(&Rkyv, &buf[..buf.len() / 2]).is_err());
         assert!(Codec::<u64>::decode(&Rkyv, &[0xff; 3]).is_err());
-        assert!(Codec::<String>::decode(&Rkyv, &[0x80, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1]).is_err());
+        assert!(
+            Codec::<String>::decode(&Rkyv, &[0x80, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1])
+                .is_err()
+        );
     }
 }

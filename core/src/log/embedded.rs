@@ -123,11 +123,14 @@ impl EmbeddedLog {
         f: impl FnOnce(&RwLock<Partition>) -> Result<T>,
     ) -> Result<T> {
         let t = self.topic(topic)?;
-        let p = t.partitions.get(partition as usize).ok_or_else(|| Error::UnknownPartition {
-            topic: topic.to_owned(),
-            partition,
-            partitions: t.config.partitions,
-        })?;
+        let p = t
+            .partitions
+            .get(partition as usize)
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+                partitions: t.config.partitions,
+            })?;
         f(p)
     }
 
@@ -195,10 +198,10 @@ impl Log for EmbeddedLog {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&dir).ctx(|| format!("listing {}", dir.display()))? {
             let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
-            if entry.path().join("topic.json").exists() {
-                if let Some(n) = entry.file_name().to_str() {
-                    names.push(n.to_owned());
-                }
+            if entry.path().join("topic.json").exists()
+                && let Some(n) = entry.file_name().to_str()
+            {
+                names.push(n.to_owned());
             }
         }
         names.sort();
@@ -260,7 +263,10 @@ impl Log for EmbeddedLog {
 
     fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
         validate_name("group", group)?;
-        let _guard = self.offsets_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .offsets_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.offsets.merge(group, offsets)
     }
 

@@ -100,7 +100,10 @@ impl BatchHeader {
     /// bounds (not the CRC: see [`verify`]).
     pub fn parse(buf: &[u8]) -> Result<BatchHeader, FormatError> {
         if buf.len() < HEADER_LEN {
-            return Err(FormatError::Truncated { need: HEADER_LEN, have: buf.len() });
+            return Err(FormatError::Truncated {
+                need: HEADER_LEN,
+                have: buf.len(),
+            });
         }
         let version = buf[12];
         if version != VERSION {
@@ -137,11 +140,17 @@ impl BatchHeader {
 pub fn verify(batch: &[u8]) -> Result<(), FormatError> {
     let header = BatchHeader::parse(batch)?;
     if batch.len() != header.len as usize {
-        return Err(FormatError::Truncated { need: header.len as usize, have: batch.len() });
+        return Err(FormatError::Truncated {
+            need: header.len as usize,
+            have: batch.len(),
+        });
     }
     let computed = batch_crc(batch);
     if computed != header.crc {
-        return Err(FormatError::Crc { stored: header.crc, computed });
+        return Err(FormatError::Crc {
+            stored: header.crc,
+            computed,
+        });
     }
     Ok(())
 }
@@ -162,10 +171,16 @@ pub fn decode_records(
     if header.is_control() {
         return Ok(());
     }
-    let mut r = Reader { buf: batch, pos: HEADER_LEN };
+    let mut r = Reader {
+        buf: batch,
+        pos: HEADER_LEN,
+    };
     for _ in 0..header.count {
         let body_len = r.varint()? as usize;
-        let end = r.pos.checked_add(body_len).ok_or(FormatError::Malformed("length"))?;
+        let end = r
+            .pos
+            .checked_add(body_len)
+            .ok_or(FormatError::Malformed("length"))?;
         if end > batch.len() {
             return Err(FormatError::Malformed("record runs past the batch"));
         }
@@ -199,7 +214,9 @@ pub fn decode_records(
         });
     }
     if r.pos != batch.len() {
-        return Err(FormatError::Malformed("trailing bytes after the last record"));
+        return Err(FormatError::Malformed(
+            "trailing bytes after the last record",
+        ));
     }
     Ok(())
 }
@@ -302,7 +319,12 @@ impl BatchBuilder {
 
     /// Adds a record, taking key, value and headers from `record`.
     pub fn push_record(&mut self, record: &Record) {
-        self.push(record.timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers);
+        self.push(
+            record.timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
     }
 
     /// Writes the header for `base_offset`, computes the CRC and returns the
@@ -341,7 +363,10 @@ impl Reader<'_> {
     fn varint(&mut self) -> Result<u64, FormatError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self.buf.get(self.pos).ok_or(FormatError::Malformed("varint"))?;
+            let byte = *self
+                .buf
+                .get(self.pos)
+                .ok_or(FormatError::Malformed("varint"))?;
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
@@ -357,7 +382,10 @@ impl Reader<'_> {
     }
 
     fn take(&mut self, len: usize) -> Result<Bytes, FormatError> {
-        let end = self.pos.checked_add(len).ok_or(FormatError::Malformed("length"))?;
+        let end = self
+            .pos
+            .checked_add(len)
+            .ok_or(FormatError::Malformed("length"))?;
         if end > self.buf.len() {
             return Err(FormatError::Malformed("field runs past the batch"));
         }
@@ -440,7 +468,12 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut b = BatchBuilder::new();
-        b.push(1_000, Some(b"key"), Some(b"value"), &[Header::new("h", &b"x"[..])]);
+        b.push(
+            1_000,
+            Some(b"key"),
+            Some(b"value"),
+            &[Header::new("h", &b"x"[..])],
+        );
         b.push(990, None, None, &[]);
         b.push(-5, Some(b""), Some(&[7u8; 300]), &[]);
         b.finish(42).to_vec()
@@ -459,7 +492,10 @@ mod tests {
         assert_eq!(out[0].offset, 42);
         assert_eq!(out[0].key.as_deref(), Some(&b"key"[..]));
         assert_eq!(out[0].header("h").map(|v| v.to_vec()), Some(b"x".to_vec()));
-        assert_eq!((out[1].timestamp, out[1].key.clone(), out[1].value.clone()), (990, None, None));
+        assert_eq!(
+            (out[1].timestamp, out[1].key.clone(), out[1].value.clone()),
+            (990, None, None)
+        );
         assert_eq!(out[2].timestamp, -5);
         assert_eq!(out[2].value.as_ref().map(|v| v.len()), Some(300));
         let mut tail = Vec::new();

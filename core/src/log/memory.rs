@@ -27,20 +27,27 @@ impl MemoryLog {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
-        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut s)
     }
 }
 
 fn partition<'a>(s: &'a mut State, topic: &str, p: u32) -> Result<&'a mut Vec<Record>> {
-    let (config, parts) =
-        s.topics.get_mut(topic).ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+    let (config, parts) = s
+        .topics
+        .get_mut(topic)
+        .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
     let partitions = config.partitions;
-    parts.get_mut(p as usize).ok_or_else(|| Error::UnknownPartition {
-        topic: topic.to_owned(),
-        partition: p,
-        partitions,
-    })
+    parts
+        .get_mut(p as usize)
+        .ok_or_else(|| Error::UnknownPartition {
+            topic: topic.to_owned(),
+            partition: p,
+            partitions,
+        })
 }
 
 impl Log for MemoryLog {
@@ -59,7 +66,10 @@ impl Log for MemoryLog {
 
     fn topic_config(&self, name: &str) -> Result<TopicConfig> {
         self.with(|s| {
-            s.topics.get(name).map(|t| t.0.clone()).ok_or_else(|| Error::UnknownTopic(name.into()))
+            s.topics
+                .get(name)
+                .map(|t| t.0.clone())
+                .ok_or_else(|| Error::UnknownTopic(name.into()))
         })
     }
 
@@ -69,7 +79,10 @@ impl Log for MemoryLog {
 
     fn delete_topic(&self, name: &str) -> Result<()> {
         self.with(|s| {
-            s.topics.remove(name).map(|_| ()).ok_or_else(|| Error::UnknownTopic(name.into()))
+            s.topics
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| Error::UnknownTopic(name.into()))
         })
     }
 
@@ -112,7 +125,9 @@ impl Log for MemoryLog {
                 if bytes >= max_bytes {
                     break;
                 }
-                bytes += 16 + r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len);
+                bytes += 16
+                    + r.key.as_ref().map_or(0, Bytes::len)
+                    + r.value.as_ref().map_or(0, Bytes::len);
                 out.push(r.clone());
             }
             Ok(())

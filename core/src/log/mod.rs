@@ -13,6 +13,9 @@
 //!
 //! Consumer-group offsets live in the backend too ([`Log::commit_offsets`]).
 
+// Data read from disk or the wire is never unwrapped here.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod embedded;
 pub mod format;
 mod memory;
@@ -87,7 +90,9 @@ impl TopicConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.partitions == 0 {
-            return Err(Error::InvalidConfig("a topic needs at least 1 partition".into()));
+            return Err(Error::InvalidConfig(
+                "a topic needs at least 1 partition".into(),
+            ));
         }
         if self.segment_bytes < 1024 {
             return Err(Error::InvalidConfig(format!(
@@ -122,11 +127,13 @@ impl std::str::FromStr for FsyncPolicy {
         match s {
             "always" => Ok(FsyncPolicy::Always),
             "never" => Ok(FsyncPolicy::Never),
-            other => parse_duration(other).map(FsyncPolicy::Interval).ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "fsync policy '{other}': expected always, never or a duration like 500ms"
-                ))
-            }),
+            other => parse_duration(other)
+                .map(FsyncPolicy::Interval)
+                .ok_or_else(|| {
+                    Error::InvalidConfig(format!(
+                        "fsync policy '{other}': expected always, never or a duration like 500ms"
+                    ))
+                }),
         }
     }
 }
@@ -151,7 +158,9 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -173,7 +182,10 @@ pub struct TopicPartition {
 impl TopicPartition {
     /// Creates a topic-partition pair.
     pub fn new(topic: impl Into<String>, partition: u32) -> Self {
-        TopicPartition { topic: topic.into(), partition }
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 
@@ -264,7 +276,10 @@ mod tests {
 
     #[test]
     fn fsync_policy_parses() {
-        assert_eq!("always".parse::<FsyncPolicy>().unwrap(), FsyncPolicy::Always);
+        assert_eq!(
+            "always".parse::<FsyncPolicy>().unwrap(),
+            FsyncPolicy::Always
+        );
         assert_eq!(
             "250ms".parse::<FsyncPolicy>().unwrap(),
             FsyncPolicy::Interval(Duration::from_millis(250))

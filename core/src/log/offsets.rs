@@ -71,7 +71,11 @@ impl OffsetStore {
         let file = GroupFile {
             offsets: all
                 .iter()
-                .map(|(tp, &offset)| Entry { topic: tp.topic.clone(), partition: tp.partition, offset })
+                .map(|(tp, &offset)| Entry {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                })
                 .collect(),
         };
         let path = self.path(group);
@@ -93,10 +97,10 @@ impl OffsetStore {
         for entry in entries {
             let entry = entry.ctx(|| format!("listing {}", self.dir.display()))?;
             let name = entry.file_name();
-            if let Some(g) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                if !g.starts_with('.') {
-                    groups.push(g.to_owned());
-                }
+            if let Some(g) = name.to_str().and_then(|n| n.strip_suffix(".json"))
+                && !g.starts_with('.')
+            {
+                groups.push(g.to_owned());
             }
         }
         groups.sort();
@@ -107,6 +111,7 @@ impl OffsetStore {
 /// Writes `bytes` to `path` and syncs the file.
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(path).ctx(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes).ctx(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)
+        .ctx(|| format!("writing {}", path.display()))?;
     f.sync_all().ctx(|| format!("syncing {}", path.display()))
 }

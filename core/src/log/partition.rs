@@ -43,7 +43,15 @@ impl Partition {
     ) -> Result<Partition> {
         std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         let segments = recovery::open_segments(&dir, false)?;
-        Ok(Partition { topic: topic.to_owned(), id, dir, config, fsync, segments, writer: None })
+        Ok(Partition {
+            topic: topic.to_owned(),
+            id,
+            dir,
+            config,
+            fsync,
+            segments,
+            writer: None,
+        })
     }
 
     /// First offset still held.
@@ -100,7 +108,11 @@ impl Partition {
         if self.segments.is_empty() {
             self.segments.push(Segment::create(&self.dir, 0)?);
         }
-        self.writer = Some(Writer { _lock: lock, last_sync: Instant::now(), dirty: false });
+        self.writer = Some(Writer {
+            _lock: lock,
+            last_sync: Instant::now(),
+            dirty: false,
+        });
         Ok(())
     }
 
@@ -111,17 +123,22 @@ impl Partition {
         }
         self.become_writer()?;
         let base = self.end_offset();
-        let needs_roll = self
-            .segments
-            .last()
-            .is_some_and(|s| s.size > 0 && s.size + batch.size() as u64 > self.config.segment_bytes);
+        let needs_roll = self.segments.last().is_some_and(|s| {
+            s.size > 0 && s.size + batch.size() as u64 > self.config.segment_bytes
+        });
         if needs_roll {
             self.roll(base)?;
         }
         let bytes = batch.finish(base);
-        let seg = self.segments.last_mut().ok_or_else(|| Error::Runtime("no segment".into()))?;
+        let seg = self
+            .segments
+            .last_mut()
+            .ok_or_else(|| Error::Runtime("no segment".into()))?;
         seg.append(bytes)?;
-        let writer = self.writer.as_mut().ok_or_else(|| Error::Runtime("not the writer".into()))?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::Runtime("not the writer".into()))?;
         writer.dirty = true;
         match self.fsync {
             FsyncPolicy::Always => self.sync()?,
@@ -132,10 +149,10 @@ impl Partition {
     }
 
     fn roll(&mut self, base: u64) -> Result<()> {
-        if self.fsync != FsyncPolicy::Never {
-            if let Some(s) = self.segments.last() {
-                s.sync()?;
-            }
+        if self.fsync != FsyncPolicy::Never
+            && let Some(s) = self.segments.last()
+        {
+            s.sync()?;
         }
         self.segments.push(Segment::create(&self.dir, base)?);
         self.enforce_retention(now_millis())
@@ -143,11 +160,14 @@ impl Partition {
 
     /// Makes appended data durable, unless the policy is [`FsyncPolicy::Never`].
     pub(crate) fn sync(&mut self) -> Result<()> {
-        let Some(w) = self.writer.as_mut() else { return Ok(()) };
-        if w.dirty && self.fsync != FsyncPolicy::Never {
-            if let Some(s) = self.segments.last() {
-                s.sync()?;
-            }
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        if w.dirty
+            && self.fsync != FsyncPolicy::Never
+            && let Some(s) = self.segments.last()
+        {
+            s.sync()?;
         }
         w.dirty = false;
         w.last_sync = Instant::now();
@@ -164,8 +184,10 @@ impl Partition {
                 .config
                 .retention_ms
                 .is_some_and(|ms| seg.max_timestamp < now_ms.saturating_sub(ms));
-            let too_big =
-                self.config.retention_bytes.is_some_and(|max| total - seg.size >= max);
+            let too_big = self
+                .config
+                .retention_bytes
+                .is_some_and(|max| total - seg.size >= max);
             if !(too_old || too_big) {
                 break;
             }
@@ -190,20 +212,36 @@ impl Partition {
         let before = self.end_offset();
         if let Some(last) = self.segments.last_mut() {
             let from = last.size;
-            if let ScanEnd::Invalid { position, reason, tail: false } = last.scan_from(from, true)? {
-                return Err(Error::Corrupt { file: last.path.clone(), position, reason });
+            if let ScanEnd::Invalid {
+                position,
+                reason,
+                tail: false,
+            } = last.scan_from(from, true)?
+            {
+                return Err(Error::Corrupt {
+                    file: last.path.clone(),
+                    position,
+                    reason,
+                });
             }
         }
         // New segments rolled by the writer, and old ones removed by retention.
         let mut on_disk = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).ctx(|| format!("listing {}", self.dir.display()))? {
+        for entry in
+            std::fs::read_dir(&self.dir).ctx(|| format!("listing {}", self.dir.display()))?
+        {
             let entry = entry.ctx(|| format!("listing {}", self.dir.display()))?;
-            if let Some(base) = entry.file_name().to_str().and_then(segment::parse_file_name) {
+            if let Some(base) = entry
+                .file_name()
+                .to_str()
+                .and_then(segment::parse_file_name)
+            {
                 on_disk.push(base);
             }
         }
         on_disk.sort_unstable();
-        self.segments.retain(|s| on_disk.binary_search(&s.base_offset).is_ok());
+        self.segments
+            .retain(|s| on_disk.binary_search(&s.base_offset).is_ok());
         let known = self.segments.last().map(|s| s.base_offset);
         for base in on_disk.into_iter().filter(|b| known.is_none_or(|k| *b > k)) {
             if self.end_offset() != base && !self.segments.is_empty() {

@@ -23,7 +23,11 @@ pub(crate) fn open_segments(dir: &Path, writer: bool) -> Result<Vec<Segment>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
-        if let Some(base) = entry.file_name().to_str().and_then(segment::parse_file_name) {
+        if let Some(base) = entry
+            .file_name()
+            .to_str()
+            .and_then(segment::parse_file_name)
+        {
             bases.push(base);
         }
     }
@@ -32,22 +36,26 @@ pub(crate) fn open_segments(dir: &Path, writer: bool) -> Result<Vec<Segment>> {
     for (i, &base) in bases.iter().enumerate() {
         let last = i + 1 == bases.len();
         let path = dir.join(segment::file_name(base));
-        if let Some(prev) = segments.last() {
-            if prev.next_offset != base {
-                return Err(Error::Corrupt {
-                    file: prev.path.clone(),
-                    position: prev.size,
-                    reason: format!(
-                        "segment ends at offset {} but the next segment starts at {base}",
-                        prev.next_offset
-                    ),
-                });
-            }
+        if let Some(prev) = segments.last()
+            && prev.next_offset != base
+        {
+            return Err(Error::Corrupt {
+                file: prev.path.clone(),
+                position: prev.size,
+                reason: format!(
+                    "segment ends at offset {} but the next segment starts at {base}",
+                    prev.next_offset
+                ),
+            });
         }
         let (mut seg, end) = Segment::open(path, base, writer && last, last)?;
         match end {
             ScanEnd::Clean => {}
-            ScanEnd::Invalid { position, reason, tail } if last && tail => {
+            ScanEnd::Invalid {
+                position,
+                reason,
+                tail,
+            } if last && tail => {
                 if writer {
                     tracing::warn!(
                         file = %seg.path.display(),
@@ -58,8 +66,14 @@ pub(crate) fn open_segments(dir: &Path, writer: bool) -> Result<Vec<Segment>> {
                     seg.truncate(position)?;
                 }
             }
-            ScanEnd::Invalid { position, reason, .. } => {
-                return Err(Error::Corrupt { file: seg.path.clone(), position, reason });
+            ScanEnd::Invalid {
+                position, reason, ..
+            } => {
+                return Err(Error::Corrupt {
+                    file: seg.path.clone(),
+                    position,
+                    reason,
+                });
             }
         }
         segments.push(seg);

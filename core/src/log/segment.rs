@@ -131,7 +131,11 @@ impl Segment {
         let mut header_buf = [0u8; HEADER_LEN];
         let mut batch_buf = Vec::new();
         while position < file_len {
-            let invalid = |reason: String, tail: bool| ScanEnd::Invalid { position, reason, tail };
+            let invalid = |reason: String, tail: bool| ScanEnd::Invalid {
+                position,
+                reason,
+                tail,
+            };
             if file_len - position < HEADER_LEN as u64 {
                 return Ok(invalid("incomplete batch header".into(), true));
             }
@@ -143,7 +147,10 @@ impl Segment {
             let end = position + u64::from(header.len);
             if end > file_len {
                 return Ok(invalid(
-                    format!("batch of {} bytes runs past the end of the file", header.len),
+                    format!(
+                        "batch of {} bytes runs past the end of the file",
+                        header.len
+                    ),
                     true,
                 ));
             }
@@ -201,7 +208,9 @@ impl Segment {
 
     /// Flushes written data to stable storage.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file.sync_data().ctx(|| format!("syncing {}", self.path.display()))
+        self.file
+            .sync_data()
+            .ctx(|| format!("syncing {}", self.path.display()))
     }
 
     /// Cuts the file at `position` (a batch boundary) and syncs it.
@@ -219,7 +228,11 @@ impl Segment {
     }
 
     fn corrupt(&self, position: u64, e: FormatError) -> Error {
-        Error::Corrupt { file: self.path.clone(), position, reason: e.to_string() }
+        Error::Corrupt {
+            file: self.path.clone(),
+            position,
+            reason: e.to_string(),
+        }
     }
 
     /// Index entry to start reading from to find `offset`.

@@ -49,24 +49,35 @@ impl<K, V> std::fmt::Debug for NodeCell<K, V> {
 
 impl<K: Data, V: Data> NodeCell<K, V> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(NodeCell { children: Mutex::new(Vec::new()) })
+        Arc::new(NodeCell {
+            children: Mutex::new(Vec::new()),
+        })
     }
 
     pub(crate) fn add_child(&self, f: Factory<K, V>) {
-        self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(f);
+        self.children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(f);
     }
 
     /// Instantiates every child for one task: one child is called directly,
     /// several through a fan-out that clones the record for all but the last.
     pub(crate) fn instantiate(&self, init: &mut TaskInit<'_>) -> Result<Box<dyn Processor<K, V>>> {
-        let factories = self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let factories = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let mut children = Vec::with_capacity(factories.len());
         for f in &factories {
             children.push(f(init)?);
         }
         Ok(match children.len() {
             0 => Box::new(Discard),
-            1 => children.pop().ok_or_else(|| Error::Runtime("no child".into()))?,
+            1 => children
+                .pop()
+                .ok_or_else(|| Error::Runtime("no child".into()))?,
             _ => Box::new(Fanout { children }),
         })
     }
@@ -86,7 +97,10 @@ struct Fanout<K, V> {
 
 impl<K: Data, V: Data> Processor<K, V> for Fanout<K, V> {
     fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
-        let (last, rest) = self.children.split_last_mut().expect("a fan-out has children");
+        let (last, rest) = self
+            .children
+            .split_last_mut()
+            .expect("a fan-out has children");
         for child in rest {
             child.process(ctx, key.clone(), value.clone());
         }
@@ -128,7 +142,10 @@ impl TaskInit<'_> {
         if let Some(i) = self.outputs.iter().position(|(t, _)| t == topic) {
             return Ok(i);
         }
-        let n = *self.partitions.get(topic).ok_or_else(|| Error::UnknownTopic(topic.into()))?;
+        let n = *self
+            .partitions
+            .get(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.into()))?;
         self.outputs.push((topic.to_owned(), n));
         Ok(self.outputs.len() - 1)
     }

@@ -58,6 +58,5 @@ where
 }
 
 /// Builds a source's processor chain for one task.
-pub(crate) type SourceFactory = Arc<
-    dyn Fn(&mut super::TaskInit<'_>) -> crate::Result<Box<dyn SourceProcessor>> + Send + Sync,
->;
+pub(crate) type SourceFactory =
+    Arc<dyn Fn(&mut super::TaskInit<'_>) -> crate::Result<Box<dyn SourceProcessor>> + Send + Sync>;

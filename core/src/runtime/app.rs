@@ -58,11 +58,17 @@ impl App {
     /// and the dead-letter topic are created if needed.
     pub fn new(topology: Topology, log: Arc<dyn Log>, config: Config) -> Result<App> {
         config.validate()?;
-        let group = config.application_id.clone().unwrap_or_else(|| topology.name());
+        let group = config
+            .application_id
+            .clone()
+            .unwrap_or_else(|| topology.name());
         crate::log::validate_name("application", &group)?;
         let mut partitions = HashMap::new();
         let mut problems = Vec::new();
-        let external = topology.source_topics().into_iter().chain(topology.sink_topics());
+        let external = topology
+            .source_topics()
+            .into_iter()
+            .chain(topology.sink_topics());
         for topic in external {
             match log.topic_config(&topic) {
                 Ok(c) => {
@@ -89,8 +95,10 @@ impl App {
                     continue;
                 }
                 let sources = topology.sources_of(*sub);
-                let counts: Option<Vec<u32>> =
-                    sources.iter().map(|s| partitions.get(&s.topic).copied()).collect();
+                let counts: Option<Vec<u32>> = sources
+                    .iter()
+                    .map(|s| partitions.get(&s.topic).copied())
+                    .collect();
                 if let Some(n) = counts.and_then(|c| c.into_iter().max()) {
                     partitions.insert(topic.clone(), n);
                     changed = true;
@@ -114,12 +122,21 @@ impl App {
         }
         let mut config = config;
         if config.on_decode_error == OnDecodeError::DeadLetter {
-            let dlq = config.dead_letter_topic.clone().unwrap_or_else(|| format!("{group}-dlq"));
+            let dlq = config
+                .dead_letter_topic
+                .clone()
+                .unwrap_or_else(|| format!("{group}-dlq"));
             let n = log.ensure_topic(&dlq, &TopicConfig::new(1))?.partitions;
             partitions.insert(dlq.clone(), n);
             config.dead_letter_topic = Some(dlq);
         }
-        Ok(App { topology, log, config, group, partitions })
+        Ok(App {
+            topology,
+            log,
+            config,
+            group,
+            partitions,
+        })
     }
 
     /// The consumer group (application id).
@@ -149,18 +166,32 @@ impl App {
         let mut tasks = Vec::new();
         for sub in 0..self.topology.sub_topology_count() {
             let sources = self.topology.sources_of(sub);
-            let n = sources.iter().filter_map(|s| self.partitions.get(&s.topic)).max().copied();
+            let n = sources
+                .iter()
+                .filter_map(|s| self.partitions.get(&s.topic))
+                .max()
+                .copied();
             for partition in 0..n.unwrap_or(0) {
-                let id = TaskId { sub_topology: sub, partition };
+                let id = TaskId {
+                    sub_topology: sub,
+                    partition,
+                };
                 let reset = self.config.offset_reset;
                 let log = &self.log;
-                tasks.push(Task::new(id, &sources, &self.partitions, settings.clone(), &committed, |tp| {
-                    let (start, end) = log.offsets(&tp.topic, tp.partition)?;
-                    Ok(match reset {
-                        OffsetReset::Earliest => start,
-                        OffsetReset::Latest => end,
-                    })
-                })?);
+                tasks.push(Task::new(
+                    id,
+                    &sources,
+                    &self.partitions,
+                    settings.clone(),
+                    &committed,
+                    |tp| {
+                        let (start, end) = log.offsets(&tp.topic, tp.partition)?;
+                        Ok(match reset {
+                            OffsetReset::Earliest => start,
+                            OffsetReset::Latest => end,
+                        })
+                    },
+                )?);
             }
         }
         Ok(tasks)
@@ -180,7 +211,11 @@ impl App {
         for (i, tasks) in per_worker.into_iter().enumerate() {
             let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
             tracing::info!(worker = i, tasks = ?ids, "starting worker");
-            let (log, group, shared) = (Arc::clone(&self.log), self.group.clone(), Arc::clone(&shared));
+            let (log, group, shared) = (
+                Arc::clone(&self.log),
+                self.group.clone(),
+                Arc::clone(&shared),
+            );
             let interval = self.config.commit_interval;
             let handle = std::thread::Builder::new()
                 .name(format!("tributary-worker-{i}"))
@@ -211,7 +246,11 @@ pub struct RunningApp {
 impl RunningApp {
     /// Records processed so far, over all workers.
     pub fn records_in(&self) -> u64 {
-        self.shared.workers.iter().map(|w| w.processed.load(Ordering::Relaxed)).sum()
+        self.shared
+            .workers
+            .iter()
+            .map(|w| w.processed.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// True once a worker failed or a stop was asked for.
@@ -236,7 +275,9 @@ impl RunningApp {
         let mut last = snapshot();
         while stable_rounds < 2 {
             if self.is_stopping() {
-                return Err(Error::Runtime("the application stopped before catching up".into()));
+                return Err(Error::Runtime(
+                    "the application stopped before catching up".into(),
+                ));
             }
             if Instant::now() > deadline {
                 return Err(Error::Runtime(format!("not caught up after {timeout:?}")));
@@ -247,7 +288,11 @@ impl RunningApp {
             if !all_passed {
                 continue;
             }
-            stable_rounds = if now.2 && last.2 && now.0 == last.0 { stable_rounds + 1 } else { 0 };
+            stable_rounds = if now.2 && last.2 && now.0 == last.0 {
+                stable_rounds + 1
+            } else {
+                0
+            };
             last = now;
         }
         Ok(())
@@ -273,7 +318,12 @@ impl RunningApp {
             return Err(e);
         }
         Ok(Stats {
-            records_in: self.shared.workers.iter().map(|w| w.processed.load(Ordering::Relaxed)).sum(),
+            records_in: self
+                .shared
+                .workers
+                .iter()
+                .map(|w| w.processed.load(Ordering::Relaxed))
+                .sum(),
             dead_lettered: self
                 .shared
                 .workers

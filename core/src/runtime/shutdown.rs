@@ -36,7 +36,9 @@ impl Shared {
 /// every 50 ms).
 pub(crate) fn wait_for_signal(stop: impl Fn() -> bool) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;

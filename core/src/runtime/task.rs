@@ -73,7 +73,9 @@ pub(crate) struct Task {
 
 impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,7 +90,11 @@ impl Task {
         committed: &std::collections::BTreeMap<TopicPartition, u64>,
         mut start: impl FnMut(&TopicPartition) -> Result<u64>,
     ) -> Result<Task> {
-        let mut init = TaskInit { partition: id.partition, partitions, outputs: Vec::new() };
+        let mut init = TaskInit {
+            partition: id.partition,
+            partitions,
+            outputs: Vec::new(),
+        };
         let mut inputs = Vec::new();
         for s in sources {
             if partitions.get(&s.topic).is_none_or(|&n| id.partition >= n) {
@@ -134,14 +140,26 @@ impl Task {
             input.buffer.clear();
             input.cursor = 0;
             let (topic, p) = (&input.tp.topic, input.tp.partition);
-            match log.fetch(topic, p, input.position, self.settings.fetch_max_bytes, &mut input.buffer) {
+            match log.fetch(
+                topic,
+                p,
+                input.position,
+                self.settings.fetch_max_bytes,
+                &mut input.buffer,
+            ) {
                 Err(Error::OffsetOutOfRange { start, .. }) if input.position < start => {
                     tracing::warn!(
                         task = %self.id, input = %input.tp, position = input.position, start,
                         "position was deleted by retention; continuing from the first record held"
                     );
                     input.position = start;
-                    log.fetch(topic, p, start, self.settings.fetch_max_bytes, &mut input.buffer)?;
+                    log.fetch(
+                        topic,
+                        p,
+                        start,
+                        self.settings.fetch_max_bytes,
+                        &mut input.buffer,
+                    )?;
                 }
                 r => r?,
             }
@@ -232,5 +250,10 @@ fn dead_letter(ctx: &mut Ctx, slot: usize, tp: &TopicPartition, record: &Record,
     headers.push(Header::new(dlh::OFFSET, record.offset.to_string()));
     let out = &mut ctx.outputs[slot];
     let p = tp.partition as usize % out.batches.len();
-    out.batches[p].push(record.timestamp, record.key.as_deref(), record.value.as_deref(), &headers);
+    out.batches[p].push(
+        record.timestamp,
+        record.key.as_deref(),
+        record.value.as_deref(),
+        &headers,
+    );
 }

@@ -33,7 +33,9 @@ pub(crate) fn run(
             for task in &mut tasks {
                 processed += task.poll(log.as_ref())?;
             }
-            status.processed.fetch_add(processed as u64, Ordering::Relaxed);
+            status
+                .processed
+                .fetch_add(processed as u64, Ordering::Relaxed);
             status.idle.store(processed == 0, Ordering::Release);
             status.passes.fetch_add(1, Ordering::Release);
             if last_commit.elapsed() >= commit_interval {

@@ -80,20 +80,33 @@ impl TestDriver {
     /// A driver whose input and output topics have `partitions` partitions.
     pub fn with_partitions(topology: Topology, partitions: u32, config: Config) -> Result<Self> {
         let log = Arc::new(MemoryLog::new());
-        for t in topology.source_topics().into_iter().chain(topology.sink_topics()) {
+        for t in topology
+            .source_topics()
+            .into_iter()
+            .chain(topology.sink_topics())
+        {
             log.ensure_topic(&t, &TopicConfig::new(partitions))?;
         }
         let app = App::new(topology, Arc::clone(&log) as Arc<dyn Log>, config)?;
         let dead_letter_topic = app.dead_letter_topic().map(str::to_owned);
         let tasks = app.tasks()?;
         Ok(TestDriver {
-            inner: Rc::new(RefCell::new(Inner { log, tasks, clock: 0 })),
+            inner: Rc::new(RefCell::new(Inner {
+                log,
+                tasks,
+                clock: 0,
+            })),
             dead_letter_topic,
         })
     }
 
     /// A typed handle to pipe records into `topic`.
-    pub fn input<K, V, KC, VC>(&self, topic: &str, key_codec: KC, value_codec: VC) -> TestInput<K, V, KC, VC>
+    pub fn input<K, V, KC, VC>(
+        &self,
+        topic: &str,
+        key_codec: KC,
+        value_codec: VC,
+    ) -> TestInput<K, V, KC, VC>
     where
         KC: Codec<K>,
         VC: Codec<V>,
@@ -108,7 +121,12 @@ impl TestDriver {
     }
 
     /// A typed handle to read what was written to `topic`.
-    pub fn output<K, V, KC, VC>(&self, topic: &str, key_codec: KC, value_codec: VC) -> TestOutput<K, V, KC, VC>
+    pub fn output<K, V, KC, VC>(
+        &self,
+        topic: &str,
+        key_codec: KC,
+        value_codec: VC,
+    ) -> TestOutput<K, V, KC, VC>
     where
         KC: Codec<K>,
         VC: Codec<V>,
@@ -160,7 +178,9 @@ pub struct TestInput<K, V, KC, VC> {
 
 impl<K, V, KC, VC> std::fmt::Debug for TestInput<K, V, KC, VC> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestInput").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("TestInput")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,7 +202,12 @@ impl<K: Data, V: Data, KC: Codec<K>, VC: Codec<V>> TestInput<K, V, KC, VC> {
         let n = inner.log.topic_config(&self.topic)?.partitions;
         let p = if has_key { partition_for_key(&k, n) } else { 0 };
         let mut batch = BatchBuilder::new();
-        batch.push(timestamp, has_key.then_some(&k[..]), has_value.then_some(&v[..]), &[]);
+        batch.push(
+            timestamp,
+            has_key.then_some(&k[..]),
+            has_value.then_some(&v[..]),
+            &[],
+        );
         inner.log.append(&self.topic, p, &mut batch)?;
         inner.run()
     }
@@ -214,7 +239,9 @@ pub struct TestOutput<K, V, KC, VC> {
 
 impl<K, V, KC, VC> std::fmt::Debug for TestOutput<K, V, KC, VC> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestOutput").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("TestOutput")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -228,7 +255,9 @@ impl<K: Data, V: Data, KC: Codec<K>, VC: Codec<V>> TestOutput<K, V, KC, VC> {
         let mut out = Vec::new();
         for (p, pos) in positions.iter_mut().enumerate() {
             let mut raw = Vec::new();
-            inner.log.fetch(&self.topic, p as u32, *pos, usize::MAX, &mut raw)?;
+            inner
+                .log
+                .fetch(&self.topic, p as u32, *pos, usize::MAX, &mut raw)?;
             for r in raw {
                 *pos = r.offset + 1;
                 out.push(TestRecord {
@@ -244,7 +273,11 @@ impl<K: Data, V: Data, KC: Codec<K>, VC: Codec<V>> TestOutput<K, V, KC, VC> {
 
     /// New records as key-value pairs.
     pub fn read_key_values(&self) -> Result<Vec<(K, V)>> {
-        Ok(self.read_records()?.into_iter().map(|r| (r.key, r.value)).collect())
+        Ok(self
+            .read_records()?
+            .into_iter()
+            .map(|r| (r.key, r.value))
+            .collect())
     }
 
     /// New records' values.

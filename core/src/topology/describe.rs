@@ -27,12 +27,22 @@ impl TopologyDescription {
                 .filter(|c| c.parents.contains(&i))
                 .map(|c| c.name.as_str())
                 .collect();
-            let topic = n.topic.as_ref().map(|t| format!(" (topic: {t})")).unwrap_or_default();
-            let arrows =
-                if children.is_empty() { String::new() } else { format!(" --> {}", children.join(", ")) };
+            let topic = n
+                .topic
+                .as_ref()
+                .map(|t| format!(" (topic: {t})"))
+                .unwrap_or_default();
+            let arrows = if children.is_empty() {
+                String::new()
+            } else {
+                format!(" --> {}", children.join(", "))
+            };
             subs[sub_of_node[i]].push(format!("{}: {}{topic}{arrows}", n.kind, n.name));
         }
-        TopologyDescription { name: g.name.clone(), sub_topologies: subs }
+        TopologyDescription {
+            name: g.name.clone(),
+            sub_topologies: subs,
+        }
     }
 }
 

@@ -57,7 +57,10 @@ pub(crate) struct Graph {
 
 impl Graph {
     pub(crate) fn new(name: &str) -> Self {
-        Graph { name: name.to_owned(), ..Graph::default() }
+        Graph {
+            name: name.to_owned(),
+            ..Graph::default()
+        }
     }
 
     /// Adds a node named `name`, or `<kind>-<n>` when no name is given.
@@ -68,7 +71,11 @@ impl Graph {
         parents: Vec<usize>,
         topic: Option<String>,
     ) -> usize {
-        assert!(!self.sealed, "a stream of topology '{}' was used after build()", self.name);
+        assert!(
+            !self.sealed,
+            "a stream of topology '{}' was used after build()",
+            self.name
+        );
         let name = match name {
             Some(n) => n.to_owned(),
             None => {
@@ -77,7 +84,12 @@ impl Graph {
                 format!("{kind}-{c}")
             }
         };
-        self.nodes.push(NodeInfo { name, kind, parents, topic });
+        self.nodes.push(NodeInfo {
+            name,
+            kind,
+            parents,
+            topic,
+        });
         self.nodes.len() - 1
     }
 

@@ -74,7 +74,12 @@ impl TopologyBuilder {
         let name = format!("source-{topic}");
         let node = g.add_node("source", Some(&name), Vec::new(), Some(topic.to_owned()));
         let factory = source::factory(Arc::clone(&cell), key_codec, value_codec);
-        g.sources.push(SourceDef { topic: topic.to_owned(), node, internal: false, factory });
+        g.sources.push(SourceDef {
+            topic: topic.to_owned(),
+            node,
+            internal: false,
+            factory,
+        });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)
     }
@@ -90,11 +95,17 @@ impl TopologyBuilder {
         let mut seen = HashSet::new();
         for n in &g.nodes {
             if !seen.insert(n.name.as_str()) {
-                errors.push(format!("two operators are named '{}'; names must be unique", n.name));
+                errors.push(format!(
+                    "two operators are named '{}'; names must be unique",
+                    n.name
+                ));
             }
         }
         for s in &g.sinks {
-            if g.sources.iter().any(|src| src.topic == s.topic && !src.internal) {
+            if g.sources
+                .iter()
+                .any(|src| src.topic == s.topic && !src.internal)
+            {
                 errors.push(format!(
                     "topic '{}' is both read and written by the topology (a loop)",
                     s.topic
@@ -106,7 +117,10 @@ impl TopologyBuilder {
         }
         let sub = g.sub_topologies();
         drop(g);
-        Ok(Topology { graph: self.graph, sub_of_node: sub })
+        Ok(Topology {
+            graph: self.graph,
+            sub_of_node: sub,
+        })
     }
 }
 
@@ -126,7 +140,9 @@ pub(crate) struct SourceSpec {
 
 impl std::fmt::Debug for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceSpec").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("SourceSpec")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +164,12 @@ impl Topology {
 
     /// Input topics that are not internal, in declaration order.
     pub fn source_topics(&self) -> Vec<String> {
-        lock(&self.graph).sources.iter().filter(|s| !s.internal).map(|s| s.topic.clone()).collect()
+        lock(&self.graph)
+            .sources
+            .iter()
+            .filter(|s| !s.internal)
+            .map(|s| s.topic.clone())
+            .collect()
     }
 
     /// Output topics that are not internal, in declaration order, without repeats.
@@ -165,13 +186,22 @@ impl Topology {
 
     /// Internal (repartition) topics, in declaration order.
     pub fn internal_topics(&self) -> Vec<String> {
-        lock(&self.graph).sources.iter().filter(|s| s.internal).map(|s| s.topic.clone()).collect()
+        lock(&self.graph)
+            .sources
+            .iter()
+            .filter(|s| s.internal)
+            .map(|s| s.topic.clone())
+            .collect()
     }
 
     /// Number of sub-topologies.
     pub fn sub_topology_count(&self) -> usize {
         let g = lock(&self.graph);
-        g.sources.iter().map(|s| self.sub_of_node[s.node]).max().map_or(0, |m| m + 1)
+        g.sources
+            .iter()
+            .map(|s| self.sub_of_node[s.node])
+            .max()
+            .map_or(0, |m| m + 1)
     }
 
     /// The sources of sub-topology `i`.

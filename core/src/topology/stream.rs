@@ -21,14 +21,20 @@ pub struct Stream<K, V> {
 
 impl<K, V> Clone for Stream<K, V> {
     fn clone(&self) -> Self {
-        Stream { graph: Arc::clone(&self.graph), node: self.node, cell: Arc::clone(&self.cell) }
+        Stream {
+            graph: Arc::clone(&self.graph),
+            node: self.node,
+            cell: Arc::clone(&self.cell),
+        }
     }
 }
 
 impl<K, V> std::fmt::Debug for Stream<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let g = lock(&self.graph);
-        f.debug_struct("Stream").field("node", &g.nodes[self.node].name).finish()
+        f.debug_struct("Stream")
+            .field("node", &g.nodes[self.node].name)
+            .finish()
     }
 }
 
@@ -63,7 +69,10 @@ impl<K: Data, V: Data> Stream<K, V> {
     {
         let body = Arc::new(body);
         self.child(kind, vec![self.node], None, move |next| {
-            Box::new(Op { body: Arc::clone(&body), next })
+            Box::new(Op {
+                body: Arc::clone(&body),
+                next,
+            })
         })
     }
 
@@ -116,7 +125,9 @@ impl<K: Data, V: Data> Stream<K, V> {
         &self,
         f: impl Fn(V) -> V2 + Send + Sync + 'static,
     ) -> Stream<K, V2> {
-        self.op("map-values", move |ctx, k, v, next| next.process(ctx, k, f(v)))
+        self.op("map-values", move |ctx, k, v, next| {
+            next.process(ctx, k, f(v))
+        })
     }
 
     /// Keeps the records for which `f` is true.
@@ -240,7 +251,12 @@ impl<K: Data, V: Data> Stream<K, V> {
         let mut g = lock(&self.graph);
         let node = g.add_node("repartition-source", None, Vec::new(), Some(topic.clone()));
         let factory = source::factory(Arc::clone(&cell), Rkyv, Rkyv);
-        g.sources.push(SourceDef { topic, node, internal: true, factory });
+        g.sources.push(SourceDef {
+            topic,
+            node,
+            internal: true,
+            factory,
+        });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)
     }
@@ -264,7 +280,9 @@ impl<K: Data, V: Data> Stream<K, V> {
     pub fn merge(&self, other: &Stream<K, V>) -> Stream<K, V> {
         let merged = self.child("merge", vec![self.node, other.node], None, |next| next);
         let cell = Arc::clone(&merged.cell);
-        other.cell.add_child(Arc::new(move |init| cell.instantiate(init)));
+        other
+            .cell
+            .add_child(Arc::new(move |init| cell.instantiate(init)));
         merged
     }
 
@@ -295,7 +313,10 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// # Ok::<(), tributary::Error>(())
     /// ```
     pub fn branch(&self) -> BranchBuilder<K, V> {
-        BranchBuilder { stream: self.clone(), predicates: Vec::new() }
+        BranchBuilder {
+            stream: self.clone(),
+            predicates: Vec::new(),
+        }
     }
 
     /// Writes the stream to `topic`, partitioned by key with Kafka's default
@@ -327,7 +348,11 @@ impl<K: Data, V: Data> Stream<K, V> {
             g.errors.push(e.to_string());
         }
         let node = g.add_node(kind, None, vec![self.node], Some(topic.to_owned()));
-        g.sinks.push(SinkDef { topic: topic.to_owned(), node, internal });
+        g.sinks.push(SinkDef {
+            topic: topic.to_owned(),
+            node,
+            internal,
+        });
         drop(g);
         let topic = topic.to_owned();
         self.cell.add_child(Arc::new(move |init| {
@@ -349,7 +374,9 @@ pub struct BranchBuilder<K, V> {
 
 impl<K, V> std::fmt::Debug for BranchBuilder<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BranchBuilder").field("branches", &self.predicates.len()).finish()
+        f.debug_struct("BranchBuilder")
+            .field("branches", &self.predicates.len())
+            .finish()
     }
 }
 
@@ -372,7 +399,12 @@ impl<K: Data, V: Data> BranchBuilder<K, V> {
     ///
     /// Panics if `N` differs from the number of branches declared.
     pub fn build<const N: usize>(self) -> [Stream<K, V>; N] {
-        assert_eq!(N, self.predicates.len(), "branch(): {N} streams asked for, but {} branches declared", self.predicates.len());
+        assert_eq!(
+            N,
+            self.predicates.len(),
+            "branch(): {N} streams asked for, but {} branches declared",
+            self.predicates.len()
+        );
         let s = &self.stream;
         let branch_node = lock(&s.graph).add_node("branch", None, vec![s.node], None);
         let cells: Vec<Arc<NodeCell<K, V>>> = (0..N).map(|_| NodeCell::new()).collect();

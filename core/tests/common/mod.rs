@@ -1,12 +1,15 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use tributary::log::format::BatchBuilder;
-use tributary::log::Log;
 use tributary::Record;
+use tributary::log::Log;
+use tributary::log::format::BatchBuilder;
 
-/// Appends `(timestamp, key, value)` records as one batch.
-pub fn append(log: &dyn Log, topic: &str, partition: u32, records: &[(i64, Option<Vec<u8>>, Option<Vec<u8>>)]) -> u64 {
+/// A record as the tests write it: timestamp, key, value.
+pub type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Appends records as one batch.
+pub fn append(log: &dyn Log, topic: &str, partition: u32, records: &[Rec]) -> u64 {
     let mut b = BatchBuilder::new();
     for (ts, k, v) in records {
         b.push(*ts, k.as_deref(), v.as_deref(), &[]);
@@ -21,7 +24,10 @@ pub fn read_all(log: &dyn Log, topic: &str, partition: u32) -> Vec<Record> {
     while pos < end {
         let before = out.len();
         log.fetch(topic, partition, pos, 4096, &mut out).unwrap();
-        assert!(out.len() > before, "fetch at {pos} (end {end}) returned nothing");
+        assert!(
+            out.len() > before,
+            "fetch at {pos} (end {end}) returned nothing"
+        );
         pos = out.last().unwrap().offset + 1;
     }
     out

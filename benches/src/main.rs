@@ -1,0 +1,160 @@
+//! The throughput harness: records/s of the log and of whole pipelines.
+//!
+//! ```text
+//! cargo run --release -p tributary-benches -- [--records N] [--runs R]
+//! ```
+//!
+//! Each figure is the median of R runs (default 5).
+
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tributary::codec::{Codec, Json, Rkyv};
+use tributary::log::format::BatchBuilder;
+use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::{App, Config, Topology};
+use tributary_benches::{Bid, Priced, append_payloads, median};
+
+const PARTITIONS: u32 = 4;
+
+fn log_append(n: u64) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let log = EmbeddedLog::open(dir.path())?;
+    log.create_topic("t", &TopicConfig::new(1))?;
+    let t = Instant::now();
+    append_payloads(&log, "t", 0, n, 1000)?;
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+fn log_read(n: u64) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let log = EmbeddedLog::open(dir.path())?;
+    log.create_topic("t", &TopicConfig::new(1))?;
+    append_payloads(&log, "t", 0, n, 1000)?;
+    let mut out = Vec::with_capacity(20_000);
+    let t = Instant::now();
+    let mut pos = 0;
+    let mut count = 0u64;
+    while pos < n {
+        out.clear();
+        log.fetch("t", 0, pos, 1 << 20, &mut out)?;
+        count += out.len() as u64;
+        pos = out.last().context("short read")?.offset + 1;
+    }
+    anyhow::ensure!(count == n);
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Filter + map from topic to topic with 2 worker threads; returns records/s.
+fn pipeline<C>(codec: C, n: u64) -> Result<f64>
+where
+    C: Codec<Bid> + Codec<Priced> + Codec<u64>,
+{
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(EmbeddedLog::open(dir.path())?);
+    log.create_topic("bids", &TopicConfig::new(PARTITIONS))?;
+    log.create_topic("priced", &TopicConfig::new(PARTITIONS))?;
+    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let (mut k, mut v) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let bid = Bid {
+            auction: i % 1000,
+            bidder: i % 7777,
+            price: 100 + i % 10_000,
+            date_time: i as i64,
+        };
+        k.clear();
+        v.clear();
+        Codec::<u64>::encode(&codec, &bid.auction, &mut k)?;
+        Codec::<Bid>::encode(&codec, &bid, &mut v)?;
+        let p = (i % u64::from(PARTITIONS)) as usize;
+        batches[p].push(bid.date_time, Some(&k), Some(&v), &[]);
+        if batches[p].len() >= 1000 {
+            log.append("bids", p as u32, &mut batches[p])?;
+            batches[p].clear();
+        }
+    }
+    for (p, b) in batches.iter_mut().enumerate() {
+        log.append("bids", p as u32, b)?;
+    }
+    let expected = (0..n).filter(|i| (100 + i % 10_000) >= 1000).count() as u64;
+
+    let mut b = Topology::builder("bench");
+    b.stream::<u64, Bid>("bids", codec.clone(), codec.clone())
+        .filter(|_k, bid| bid.price >= 1000)
+        .map_values(|bid| Priced {
+            auction: bid.auction,
+            euros: bid.price / 100,
+        })
+        .to("priced", codec.clone(), codec);
+    let config = Config {
+        threads: 2,
+        ..Config::default()
+    };
+    let app = App::new(b.build()?, Arc::clone(&log) as Arc<dyn Log>, config)?;
+    let t = Instant::now();
+    let running = app.start()?;
+    loop {
+        let written: u64 = (0..PARTITIONS)
+            .map(|p| log.offsets("priced", p).map(|o| o.1))
+            .sum::<tributary::Result<u64>>()?;
+        if written >= expected {
+            break;
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(300),
+            "pipeline did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = t.elapsed();
+    running.shutdown()?;
+    Ok(n as f64 / took.as_secs_f64())
+}
+
+fn report(name: &str, runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<()> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        samples.push(f()?);
+    }
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(0.0, f64::max);
+    let m = median(&mut samples);
+    println!(
+        "{name:<40} median {:>6.2} M records/s   (min {:.2}, max {:.2}, {runs} runs)",
+        m / 1e6,
+        min / 1e6,
+        max / 1e6
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut records = 5_000_000u64;
+    let mut runs = 5usize;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--records" => records = args.next().context("--records N")?.parse()?,
+            "--runs" => runs = args.next().context("--runs R")?.parse()?,
+            // `cargo bench` passes --bench to every target.
+            "--bench" => {}
+            other => anyhow::bail!("unknown argument '{other}'"),
+        }
+    }
+    println!(
+        "tributary throughput harness: {records} records per run, {runs} runs, {} cores",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    report("log append (100 B values, batches of 1000)", runs, || {
+        log_append(records)
+    })?;
+    report("log read (100 B values)", runs, || log_read(records))?;
+    report("pipeline filter+map, rkyv, 2 threads", runs, || {
+        pipeline(Rkyv, records)
+    })?;
+    report("pipeline filter+map, JSON, 2 threads", runs, || {
+        pipeline(Json, records)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the quick-start demo on the embedded log. Extra arguments go to the
+# demo (e.g. --records 200000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec cargo run --release --quiet -p tributary-examples --example demo -- "$@"
