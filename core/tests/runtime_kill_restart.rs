@@ -176,3 +176,60 @@ fn sigkill_and_restart_loses_nothing() {
         "nothing was dead-lettered"
     );
 }
+
+/// SIGTERM stops the application gracefully: it exits successfully and its
+/// committed positions cover everything it processed, so a restart has
+/// nothing to redo.
+#[test]
+fn sigterm_commits_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path()).unwrap();
+    log.create_topic("in", &TopicConfig::new(4)).unwrap();
+    log.create_topic("out", &TopicConfig::new(3)).unwrap();
+    produce(&log, 0, 5_000);
+    let child = spawn_child(dir.path());
+    // Wait until the child has produced every output, then ask it to stop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out: u64 = (0..3).map(|p| log.offsets("out", p).unwrap().1).sum();
+        if out == 5_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child produced only {out} outputs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "graceful shutdown should exit 0: {:?}",
+        output.status
+    );
+    let committed = log.committed_offsets("killtest").unwrap();
+    let covered: u64 = (0..4)
+        .map(|p| committed[&tributary::log::TopicPartition::new("in", p)])
+        .sum();
+    assert_eq!(
+        covered, 5_000,
+        "every processed input is committed on shutdown"
+    );
+    // A restart finds nothing to do.
+    let app = App::new(
+        topology(),
+        Arc::new(EmbeddedLog::open(dir.path()).unwrap()),
+        config(),
+    )
+    .unwrap();
+    let running = app.start().unwrap();
+    running
+        .wait_until_caught_up(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(running.shutdown().unwrap().records_in, 0);
+}

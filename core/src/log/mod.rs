@@ -154,6 +154,14 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Checks a topic or group name: 1 to 249 characters of `[A-Za-z0-9._-]`, as Kafka.
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    match name_problem(kind, name) {
+        None => Ok(()),
+        Some(problem) => Err(Error::InvalidConfig(problem)),
+    }
+}
+
+/// What is wrong with a name, if anything (see [`validate_name`]).
+pub(crate) fn name_problem(kind: &str, name: &str) -> Option<String> {
     let ok = !name.is_empty()
         && name.len() <= 249
         && name != "."
@@ -161,13 +169,11 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig(format!(
+    (!ok).then(|| {
+        format!(
             "invalid {kind} name '{name}': use 1 to 249 characters among letters, digits, '.', '_' and '-'"
-        )))
-    }
+        )
+    })
 }
 
 /// A topic partition's committed position for a consumer group.

@@ -16,8 +16,12 @@ struct Writer {
     /// Held for as long as this process writes the partition.
     _lock: File,
     last_sync: Instant,
+    last_retention_check: Instant,
     dirty: bool,
 }
+
+/// How often `sync` also applies retention (segments roll rarely on quiet topics).
+const RETENTION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A partition directory opened for reading, and for writing once the first
 /// append takes the writer lock.
@@ -111,6 +115,7 @@ impl Partition {
         self.writer = Some(Writer {
             _lock: lock,
             last_sync: Instant::now(),
+            last_retention_check: Instant::now(),
             dirty: false,
         });
         Ok(())
@@ -158,7 +163,8 @@ impl Partition {
         self.enforce_retention(now_millis())
     }
 
-    /// Makes appended data durable, unless the policy is [`FsyncPolicy::Never`].
+    /// Makes appended data durable, unless the policy is [`FsyncPolicy::Never`];
+    /// also applies retention every [`RETENTION_CHECK_INTERVAL`].
     pub(crate) fn sync(&mut self) -> Result<()> {
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
@@ -171,6 +177,10 @@ impl Partition {
         }
         w.dirty = false;
         w.last_sync = Instant::now();
+        if w.last_retention_check.elapsed() >= RETENTION_CHECK_INTERVAL {
+            w.last_retention_check = Instant::now();
+            self.enforce_retention(now_millis())?;
+        }
         Ok(())
     }
 

@@ -19,7 +19,7 @@ pub use stream::{BranchBuilder, Stream};
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::log::validate_name;
+use crate::log::name_problem;
 use crate::operators::{Data, NodeCell, source};
 use graph::{Graph, SourceDef};
 use std::collections::HashSet;
@@ -63,16 +63,16 @@ impl TopologyBuilder {
     {
         let cell = NodeCell::new();
         let mut g = lock(&self.graph);
-        if let Err(e) = validate_name("topic", topic) {
-            g.errors.push(e.to_string());
-        }
-        if g.sources.iter().any(|s| s.topic == topic) {
+        g.errors.extend(name_problem("topic", topic));
+        let duplicate = g.sources.iter().any(|s| s.topic == topic);
+        if duplicate {
             g.errors.push(format!(
                 "topic '{topic}' is read by two streams; read it once and reuse the stream"
             ));
         }
         let name = format!("source-{topic}");
-        let node = g.add_node("source", Some(&name), Vec::new(), Some(topic.to_owned()));
+        let name = (!duplicate).then_some(name.as_str());
+        let node = g.add_node("source", name, Vec::new(), Some(topic.to_owned()));
         let factory = source::factory(Arc::clone(&cell), key_codec, value_codec);
         g.sources.push(SourceDef {
             topic: topic.to_owned(),
@@ -151,9 +151,9 @@ impl Topology {
     /// prefixes internal topics and is the default consumer group.
     pub fn builder(name: &str) -> TopologyBuilder {
         let graph = Arc::new(Mutex::new(Graph::new(name)));
-        if let Err(e) = validate_name("application", name) {
-            lock(&graph).errors.push(e.to_string());
-        }
+        lock(&graph)
+            .errors
+            .extend(name_problem("application", name));
         TopologyBuilder { graph }
     }
 

@@ -344,9 +344,7 @@ impl<K: Data, V: Data> Stream<K, V> {
         kind: &'static str,
     ) {
         let mut g = lock(&self.graph);
-        if let Err(e) = crate::log::validate_name("topic", topic) {
-            g.errors.push(e.to_string());
-        }
+        g.errors.extend(crate::log::name_problem("topic", topic));
         let node = g.add_node(kind, None, vec![self.node], Some(topic.to_owned()));
         g.sinks.push(SinkDef {
             topic: topic.to_owned(),
