@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo run --release --quiet -p tributary-examples --example demo -- "$@"
+exec cargo run --quiet -p tributary-examples --example demo -- "$@"

@@ -4,29 +4,23 @@
 # scripts/test.sh; safe to run by hand.
 set -euo pipefail
 
-# Debian packages the workspace needs, as "command-or-file:package" pairs.
-# (The Rust toolchain itself comes with the machine.)
-REQUIRED=(
-  "cc:gcc"
-)
+have_libclang() {
+  # RocksDB's Rust bindings are generated with libclang at build time.
+  [[ -n ${LIBCLANG_PATH:-} ]] && return 0
+  compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || compgen -G "/usr/lib/*/libclang*.so*" >/dev/null
+}
 
 missing=()
-for entry in "${REQUIRED[@]}"; do
-  probe=${entry%%:*}
-  package=${entry#*:}
-  if [[ $probe == /* ]]; then
-    [[ -e $probe ]] || missing+=("$package")
-  else
-    command -v "$probe" >/dev/null 2>&1 || missing+=("$package")
-  fi
-done
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+have_libclang || missing+=(libclang-dev)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 command -v cargo >/dev/null 2>&1 || {

@@ -1,5 +1,7 @@
 //! Shared workloads of the benchmarks and the throughput harness.
 
+pub mod state;
+
 use serde::{Deserialize, Serialize};
 use tributary::log::Log;
 use tributary::log::format::BatchBuilder;

@@ -1,10 +1,12 @@
 //! The throughput harness: records/s of the log and of whole pipelines.
 //!
 //! ```text
-//! cargo run --release -p tributary-benches -- [--records N] [--runs R]
+//! cargo run --release -p tributary-benches -- [log|pipeline|state|memory|all] [--records N] [--runs R]
 //! ```
 //!
-//! Each figure is the median of R runs (default 5).
+//! Each figure is the median of R runs (default 5). `memory` runs once and
+//! reports the peak resident memory of the process while it holds 10M keys
+//! (run it alone, so that nothing else inflates the peak).
 
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use tributary::codec::{Codec, Json, Rkyv};
 use tributary::log::format::BatchBuilder;
 use tributary::log::{EmbeddedLog, Log, TopicConfig};
 use tributary::{App, Config, Topology};
-use tributary_benches::{Bid, Priced, append_payloads, median};
+use tributary_benches::{Bid, Priced, append_payloads, median, state};
 
 const PARTITIONS: u32 = 4;
 
@@ -133,28 +135,49 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let mut records = 5_000_000u64;
     let mut runs = 5usize;
+    let mut what = "all".to_string();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--records" => records = args.next().context("--records N")?.parse()?,
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
+            "log" | "pipeline" | "state" | "memory" | "all" => what = a,
             other => anyhow::bail!("unknown argument '{other}'"),
         }
     }
-    println!(
-        "tributary throughput harness: {records} records per run, {runs} runs, {} cores",
-        std::thread::available_parallelism().map_or(0, usize::from)
-    );
-    report("log append (100 B values, batches of 1000)", runs, || {
-        log_append(records)
-    })?;
-    report("log read (100 B values)", runs, || log_read(records))?;
-    report("pipeline filter+map, rkyv, 2 threads", runs, || {
-        pipeline(Rkyv, records)
-    })?;
-    report("pipeline filter+map, JSON, 2 threads", runs, || {
-        pipeline(Json, records)
-    })?;
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!("tributary throughput harness: {records} records per run, {runs} runs, {cores} cores");
+    if what == "log" || what == "all" {
+        report("log append (100 B values, batches of 1000)", runs, || {
+            log_append(records)
+        })?;
+        report("log read (100 B values)", runs, || log_read(records))?;
+    }
+    if what == "pipeline" || what == "all" {
+        report("pipeline filter+map, rkyv, 2 threads", runs, || {
+            pipeline(Rkyv, records)
+        })?;
+        report("pipeline filter+map, JSON, 2 threads", runs, || {
+            pipeline(Json, records)
+        })?;
+    }
+    if what == "state" || what == "all" {
+        let mut restores = Vec::new();
+        report("count by key, 1M keys Zipf(1.0), 2 threads", runs, || {
+            let r = state::count_and_restore(records, 1_000_000)?;
+            restores.push(r.restore_rate);
+            Ok(r.count_rate)
+        })?;
+        let m = median(&mut restores);
+        println!(
+            "{:<40} median {:>6.2} M records/s   ({runs} runs)",
+            "restore from changelog",
+            m / 1e6
+        );
+    }
+    if what == "memory" {
+        state::memory(10_000_000)?;
+    }
     Ok(())
 }

@@ -31,6 +31,76 @@ pub(crate) enum Command {
     /// List, describe and reset consumer groups.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Inspect a stopped application's local state.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+/// How keys of a store are encoded (stores keep rkyv-encoded keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KeyType {
+    /// A `String` key.
+    String,
+    /// A `u64` key.
+    U64,
+    /// An `i64` key.
+    I64,
+    /// Raw bytes, written in hex.
+    Hex,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StateCommand {
+    /// List an application's stores.
+    List {
+        /// Application id.
+        #[arg(long)]
+        app: String,
+        /// State directory the application was run with.
+        #[arg(long, default_value = "tributary-state")]
+        state_dir: PathBuf,
+    },
+    /// Print one key's value.
+    Get {
+        /// Application id.
+        #[arg(long)]
+        app: String,
+        /// Store name.
+        #[arg(long)]
+        store: String,
+        /// The key.
+        key: String,
+        /// Type of the store's keys.
+        #[arg(long, value_enum, default_value_t = KeyType::String)]
+        key_type: KeyType,
+        /// Number of task partitions to look in.
+        #[arg(long, default_value_t = 64)]
+        partitions: u32,
+        /// State directory the application was run with.
+        #[arg(long, default_value = "tributary-state")]
+        state_dir: PathBuf,
+    },
+    /// Print a store's entries.
+    Scan {
+        /// Application id.
+        #[arg(long)]
+        app: String,
+        /// Store name.
+        #[arg(long)]
+        store: String,
+        /// Type of the store's keys.
+        #[arg(long, value_enum, default_value_t = KeyType::String)]
+        key_type: KeyType,
+        /// Number of task partitions to look in.
+        #[arg(long, default_value_t = 64)]
+        partitions: u32,
+        /// Stop after this many entries.
+        #[arg(long)]
+        max: Option<u64>,
+        /// State directory the application was run with.
+        #[arg(long, default_value = "tributary-state")]
+        state_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,5 +215,12 @@ pub(crate) enum GroupsCommand {
         /// Topics to reset (default: every topic the group has positions for).
         #[arg(long = "topic")]
         topics: Vec<String>,
+        /// Also delete the application's internal topics and local state, to
+        /// replay its inputs from the target with empty state.
+        #[arg(long)]
+        reset_state: bool,
+        /// State directory the application runs with (for --reset-state).
+        #[arg(long, default_value = "tributary-state")]
+        state_dir: PathBuf,
     },
 }

@@ -33,8 +33,33 @@ pub(crate) fn run(log: &EmbeddedLog, cmd: GroupsCommand) -> Result<()> {
             }
             println!("total lag: {total}");
         }
-        GroupsCommand::Reset { group, to, topics } => {
+        GroupsCommand::Reset {
+            group,
+            to,
+            topics,
+            reset_state,
+            state_dir,
+        } => {
             let target: Position = to.parse()?;
+            if reset_state {
+                let from = match target {
+                    Position::Earliest => tributary::runtime::ReplayFrom::Earliest,
+                    Position::Time(t) => tributary::runtime::ReplayFrom::Timestamp(t),
+                    _ => bail!("--reset-state replays from earliest or from a time"),
+                };
+                let report =
+                    tributary::runtime::reset_application(log, &group, &topics, &state_dir, from)?;
+                for (tp, o) in &report.positions {
+                    println!("{tp} -> {o}");
+                }
+                for t in &report.deleted_topics {
+                    println!("deleted internal topic {t}");
+                }
+                if report.deleted_state {
+                    println!("deleted local state {}", state_dir.join(&group).display());
+                }
+                return Ok(());
+            }
             let topics = if topics.is_empty() {
                 let mut t: Vec<String> = log
                     .committed_offsets(&group)?

@@ -6,6 +6,7 @@ mod consume;
 mod groups;
 mod position;
 mod produce;
+mod state;
 mod topics;
 
 use clap::Parser;
@@ -32,6 +33,9 @@ fn main() -> ExitCode {
 
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     use anyhow::Context;
+    if let cli::Command::State(cmd) = args.command {
+        return state::run(cmd);
+    }
     let log = tributary::log::EmbeddedLog::open(&args.dir)
         .with_context(|| format!("opening log directory {}", args.dir.display()))?;
     match args.command {
@@ -39,6 +43,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Produce(cmd) => produce::run(&log, cmd),
         cli::Command::Consume(cmd) => consume::run(&log, cmd),
         cli::Command::Groups(cmd) => groups::run(&log, cmd),
+        cli::Command::State(_) => unreachable!("handled above"),
     }
 }
 

@@ -98,6 +98,9 @@ pub enum Error {
         #[source]
         source: crate::codec::CodecError,
     },
+    /// The state backend failed.
+    #[error(transparent)]
+    State(tributary_state::Error),
     /// A worker thread panicked or the runtime was stopped abnormally.
     #[error("runtime failure: {0}")]
     Runtime(String),

@@ -52,6 +52,8 @@ mod operators;
 mod partitioner;
 mod record;
 pub mod runtime;
+mod store;
+pub use store::StoreReader;
 pub mod testing;
 pub mod topology;
 
@@ -60,7 +62,7 @@ pub use operators::Data;
 pub use partitioner::{murmur2, partition_for_key};
 pub use record::{Header, Record, now_millis};
 pub use runtime::{App, Config, OnDecodeError};
-pub use topology::{Stream, Topology, TopologyBuilder};
+pub use topology::{GroupedStream, Stream, Table, Topology, TopologyBuilder};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -8,7 +8,8 @@
 //! - [`Rkyv`]: a fast binary format for internal topics (repartitions,
 //!   changelogs); bytes are always validated before use, never trusted;
 //! - [`RawBytes`] and [`Utf8`]: bytes and strings as they are;
-//! - [`Unit`]: for streams without keys (the record key is absent).
+//! - [`Unit`]: for streams without keys (the record key is absent);
+//! - [`Optional`]: `Option<T>` over another codec, `None` being a tombstone.
 //!
 //! Decoding never panics on bad input: it returns a [`CodecError`], and the
 //! runtime routes the record to the dead-letter topic.
@@ -17,10 +18,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod json;
+mod optional;
 mod raw;
 mod rkyv;
 
 pub use self::json::Json;
+pub use self::optional::Optional;
 pub use self::raw::{RawBytes, Unit, Utf8};
 pub use self::rkyv::{Rkyv, RkyvData};
 

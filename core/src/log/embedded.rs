@@ -149,6 +149,21 @@ impl EmbeddedLog {
         Ok(())
     }
 
+    /// Compacts every partition of a compacted topic now (it also happens
+    /// whenever a segment rolls). Takes the partitions' writer locks.
+    pub fn compact(&self, topic: &str) -> Result<()> {
+        let t = self.topic(topic)?;
+        if !t.config.is_compacted() {
+            return Err(Error::InvalidConfig(format!(
+                "topic '{topic}' is not compacted"
+            )));
+        }
+        for p in &t.partitions {
+            write(p).compact()?;
+        }
+        Ok(())
+    }
+
     /// Total bytes stored for a partition.
     pub fn partition_size(&self, topic: &str, partition: u32) -> Result<u64> {
         self.with_partition(topic, partition, |p| Ok(read(p).size_bytes()))
@@ -268,6 +283,16 @@ impl Log for EmbeddedLog {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.offsets.merge(group, offsets)
+    }
+
+    fn replace_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        validate_name("group", group)?;
+        let _guard = self
+            .offsets_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.offsets
+            .store(group, &offsets.iter().cloned().collect())
     }
 
     fn committed_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, u64>> {

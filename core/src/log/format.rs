@@ -236,6 +236,9 @@ pub fn decode_records(
 pub struct BatchBuilder {
     buf: Vec<u8>,
     count: u32,
+    /// Offset delta of the last record pushed (records of compacted batches
+    /// keep their original offsets, so deltas may skip).
+    last_delta: u32,
     first_timestamp: i64,
     max_timestamp: i64,
 }
@@ -252,6 +255,7 @@ impl BatchBuilder {
         BatchBuilder {
             buf: vec![0; HEADER_LEN],
             count: 0,
+            last_delta: 0,
             first_timestamp: 0,
             max_timestamp: i64::MIN,
         }
@@ -276,10 +280,11 @@ impl BatchBuilder {
     pub fn clear(&mut self) {
         self.buf.truncate(HEADER_LEN);
         self.count = 0;
+        self.last_delta = 0;
         self.max_timestamp = i64::MIN;
     }
 
-    /// Adds a record.
+    /// Adds a record; it gets the next offset.
     pub fn push(
         &mut self,
         timestamp: i64,
@@ -287,11 +292,34 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) {
+        let delta = if self.count == 0 {
+            0
+        } else {
+            self.last_delta + 1
+        };
+        self.push_at(delta, timestamp, key, value, headers);
+    }
+
+    /// Adds a record at `offset_delta` from the batch's base offset (used by
+    /// compaction, which keeps records' offsets). Deltas must increase.
+    pub fn push_at(
+        &mut self,
+        offset_delta: u32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) {
+        debug_assert!(
+            self.count == 0 || offset_delta > self.last_delta,
+            "offset deltas must increase"
+        );
         if self.count == 0 {
             self.first_timestamp = timestamp;
         }
+        self.last_delta = offset_delta;
         let ts_delta = timestamp.wrapping_sub(self.first_timestamp);
-        let offset_delta = u64::from(self.count);
+        let offset_delta = u64::from(offset_delta);
         let mut body = zigzag_len(ts_delta) + varint_len(offset_delta);
         body += opt_len(key) + opt_len(value);
         body += varint_len(headers.len() as u64);
@@ -336,7 +364,7 @@ impl BatchBuilder {
         h[8..12].copy_from_slice(&len.to_le_bytes());
         h[12] = VERSION;
         h[13..15].copy_from_slice(&0u16.to_le_bytes());
-        h[19..23].copy_from_slice(&(self.count.saturating_sub(1)).to_le_bytes());
+        h[19..23].copy_from_slice(&self.last_delta.to_le_bytes());
         h[23..31].copy_from_slice(&self.first_timestamp.to_le_bytes());
         h[31..39].copy_from_slice(&self.max_timestamp.to_le_bytes());
         h[39..47].copy_from_slice(&(-1i64).to_le_bytes());

@@ -163,6 +163,15 @@ impl Log for MemoryLog {
         })
     }
 
+    fn replace_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        validate_name("group", group)?;
+        self.with(|s| {
+            s.groups
+                .insert(group.to_owned(), offsets.iter().cloned().collect());
+            Ok(())
+        })
+    }
+
     fn committed_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, u64>> {
         self.with(|s| Ok(s.groups.get(group).cloned().unwrap_or_default()))
     }

@@ -49,6 +49,22 @@ pub struct TopicConfig {
     /// Delete the oldest sealed segments while the partition is larger than this.
     #[serde(default)]
     pub retention_bytes: Option<u64>,
+    /// How old data is cleaned up: deleted by retention, or compacted.
+    #[serde(default)]
+    pub cleanup: Cleanup,
+}
+
+/// How a topic's old data is cleaned up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cleanup {
+    /// Whole segments are deleted by retention (time and size).
+    #[default]
+    Delete,
+    /// Sealed segments keep only the latest record of each key (and the
+    /// latest record without a key), as Kafka's `cleanup.policy=compact`;
+    /// offsets are kept, so they have gaps. For changelogs.
+    Compact,
 }
 
 fn default_segment_bytes() -> u64 {
@@ -66,7 +82,19 @@ impl TopicConfig {
             segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
             retention_ms: None,
             retention_bytes: None,
+            cleanup: Cleanup::Delete,
         }
+    }
+
+    /// Makes the topic compacted (see [`Cleanup::Compact`]).
+    pub fn compacted(mut self) -> Self {
+        self.cleanup = Cleanup::Compact;
+        self
+    }
+
+    /// True for compacted topics.
+    pub fn is_compacted(&self) -> bool {
+        self.cleanup == Cleanup::Compact
     }
 
     /// Sets the segment size.
@@ -247,10 +275,13 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
     /// A consumer group's stored positions.
     fn committed_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, u64>>;
 
-    /// Replaces a group's positions for the given partitions (used by reset).
+    /// Replaces a group's positions for the given partitions, keeping the others.
     fn reset_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
         self.commit_offsets(group, offsets)
     }
+
+    /// Replaces all of a group's positions with `offsets` (others are forgotten).
+    fn replace_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()>;
 
     /// Names of the groups with stored positions, sorted.
     fn list_groups(&self) -> Result<Vec<String>>;

@@ -66,7 +66,8 @@ impl OffsetStore {
         self.store(group, &all)
     }
 
-    fn store(&self, group: &str, all: &BTreeMap<TopicPartition, u64>) -> Result<()> {
+    /// Replaces the group's stored positions with `all`.
+    pub(crate) fn store(&self, group: &str, all: &BTreeMap<TopicPartition, u64>) -> Result<()> {
         std::fs::create_dir_all(&self.dir).ctx(|| format!("creating {}", self.dir.display()))?;
         let file = GroupFile {
             offsets: all

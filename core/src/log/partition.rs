@@ -46,7 +46,7 @@ impl Partition {
         fsync: FsyncPolicy,
     ) -> Result<Partition> {
         std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-        let segments = recovery::open_segments(&dir, false)?;
+        let segments = recovery::open_segments(&dir, false, config.is_compacted())?;
         Ok(Partition {
             topic: topic.to_owned(),
             id,
@@ -108,9 +108,10 @@ impl Partition {
             }
         }
         // Reopen as the writer: this truncates a torn tail left by a crash.
-        self.segments = recovery::open_segments(&self.dir, true)?;
+        self.segments = recovery::open_segments(&self.dir, true, self.config.is_compacted())?;
         if self.segments.is_empty() {
-            self.segments.push(Segment::create(&self.dir, 0)?);
+            self.segments
+                .push(Segment::create(&self.dir, 0, self.config.is_compacted())?);
         }
         self.writer = Some(Writer {
             _lock: lock,
@@ -159,7 +160,14 @@ impl Partition {
         {
             s.sync()?;
         }
-        self.segments.push(Segment::create(&self.dir, base)?);
+        self.segments.push(Segment::create(
+            &self.dir,
+            base,
+            self.config.is_compacted(),
+        )?);
+        if self.config.is_compacted() {
+            self.compact()?;
+        }
         self.enforce_retention(now_millis())
     }
 
@@ -213,6 +221,100 @@ impl Partition {
         Ok(())
     }
 
+    /// All records of segment `i`.
+    fn segment_records(&self, i: usize) -> Result<Vec<Record>> {
+        let seg = &self.segments[i];
+        let mut out = Vec::new();
+        let mut pos = seg.base_offset;
+        loop {
+            let before = out.len();
+            seg.read(pos, 4 << 20, &mut out)?;
+            match out.last() {
+                Some(r) if out.len() > before => pos = r.offset + 1,
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Compacts the sealed segments: each keeps only the records that are
+    /// the latest of their key in the whole partition (records without a
+    /// key count as one key: the latest is kept). Offsets are kept. A
+    /// segment is rewritten to a temporary file, synced, and renamed over
+    /// the original, so a crash leaves either version; readers in other
+    /// processes keep reading the version they opened.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        self.become_writer()?;
+        let sealed = self.segments.len().saturating_sub(1);
+        if sealed == 0 {
+            return Ok(());
+        }
+        let mut latest: std::collections::HashMap<Option<bytes::Bytes>, u64> =
+            std::collections::HashMap::new();
+        for i in 0..self.segments.len() {
+            for r in self.segment_records(i)? {
+                latest.insert(r.key, r.offset);
+            }
+        }
+        let mut removed = Vec::new();
+        for i in 0..sealed {
+            let records = self.segment_records(i)?;
+            let keep: Vec<&Record> = records
+                .iter()
+                .filter(|r| latest.get(&r.key) == Some(&r.offset))
+                .collect();
+            if keep.len() == records.len() {
+                continue;
+            }
+            let seg = &self.segments[i];
+            let (base, path) = (seg.base_offset, seg.path.clone());
+            if keep.is_empty() {
+                std::fs::remove_file(&path)
+                    .ctx(|| format!("deleting compacted-away {}", path.display()))?;
+                removed.push(i);
+                continue;
+            }
+            let tmp = path.with_extension("log.compacting");
+            let mut bytes = Vec::new();
+            let mut batch = BatchBuilder::new();
+            for chunk in keep.chunks(1000) {
+                batch.clear();
+                let batch_base = chunk[0].offset;
+                for r in chunk {
+                    let delta = (r.offset - batch_base) as u32;
+                    batch.push_at(
+                        delta,
+                        r.timestamp,
+                        r.key.as_deref(),
+                        r.value.as_deref(),
+                        &r.headers,
+                    );
+                }
+                bytes.extend_from_slice(batch.finish(batch_base));
+            }
+            super::offsets::write_synced(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)
+                .ctx(|| format!("replacing {} by its compacted version", path.display()))?;
+            let (seg, end) = Segment::open(path.clone(), base, false, true, true)?;
+            if let ScanEnd::Invalid {
+                position, reason, ..
+            } = end
+            {
+                return Err(Error::Corrupt {
+                    file: path,
+                    position,
+                    reason,
+                });
+            }
+            tracing::debug!(topic = %self.topic, partition = self.id, file = %seg.path.display(),
+                kept = keep.len(), dropped = records.len() - keep.len(), "compacted segment");
+            self.segments[i] = seg;
+        }
+        for i in removed.into_iter().rev() {
+            self.segments.remove(i);
+        }
+        Ok(())
+    }
+
     /// Picks up what another process appended since we last looked.
     /// Returns true if anything new is visible.
     pub(crate) fn refresh(&mut self) -> Result<bool> {
@@ -258,7 +360,7 @@ impl Partition {
                 break; // the previous segment is still being completed
             }
             let path = self.dir.join(segment::file_name(base));
-            let (seg, _) = Segment::open(path, base, false, true)?;
+            let (seg, _) = Segment::open(path, base, false, true, self.config.is_compacted())?;
             self.segments.push(seg);
         }
         Ok(self.end_offset() != before)

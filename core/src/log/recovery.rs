@@ -19,7 +19,7 @@ use std::path::Path;
 
 /// Opens every segment in `dir`, in offset order. With `writer`, a torn tail
 /// is truncated; otherwise it is left alone and not served.
-pub(crate) fn open_segments(dir: &Path, writer: bool) -> Result<Vec<Segment>> {
+pub(crate) fn open_segments(dir: &Path, writer: bool, allow_gaps: bool) -> Result<Vec<Segment>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
@@ -37,7 +37,7 @@ pub(crate) fn open_segments(dir: &Path, writer: bool) -> Result<Vec<Segment>> {
         let last = i + 1 == bases.len();
         let path = dir.join(segment::file_name(base));
         if let Some(prev) = segments.last()
-            && prev.next_offset != base
+            && (prev.next_offset > base || (!allow_gaps && prev.next_offset != base))
         {
             return Err(Error::Corrupt {
                 file: prev.path.clone(),
@@ -48,7 +48,7 @@ pub(crate) fn open_segments(dir: &Path, writer: bool) -> Result<Vec<Segment>> {
                 ),
             });
         }
-        let (mut seg, end) = Segment::open(path, base, writer && last, last)?;
+        let (mut seg, end) = Segment::open(path, base, writer && last, last, allow_gaps)?;
         match end {
             ScanEnd::Clean => {}
             ScanEnd::Invalid {

@@ -59,6 +59,8 @@ pub(crate) struct Segment {
     pub(crate) max_timestamp: i64,
     index: Vec<IndexEntry>,
     last_indexed_position: u64,
+    /// Compacted topics have gaps between batches' offsets.
+    allow_gaps: bool,
 }
 
 /// File name of the segment starting at `base_offset`.
@@ -77,7 +79,7 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
 
 impl Segment {
     /// Creates a new, empty segment file.
-    pub(crate) fn create(dir: &Path, base_offset: u64) -> Result<Segment> {
+    pub(crate) fn create(dir: &Path, base_offset: u64, allow_gaps: bool) -> Result<Segment> {
         let path = dir.join(file_name(base_offset));
         let file = File::options()
             .read(true)
@@ -85,10 +87,10 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .ctx(|| format!("creating segment {}", path.display()))?;
-        Ok(Segment::empty(path, file, base_offset))
+        Ok(Segment::empty(path, file, base_offset, allow_gaps))
     }
 
-    fn empty(path: PathBuf, file: File, base_offset: u64) -> Segment {
+    fn empty(path: PathBuf, file: File, base_offset: u64, allow_gaps: bool) -> Segment {
         Segment {
             base_offset,
             path,
@@ -98,6 +100,7 @@ impl Segment {
             max_timestamp: i64::MIN,
             index: Vec::new(),
             last_indexed_position: 0,
+            allow_gaps,
         }
     }
 
@@ -109,13 +112,14 @@ impl Segment {
         base_offset: u64,
         writable: bool,
         verify: bool,
+        allow_gaps: bool,
     ) -> Result<(Segment, ScanEnd)> {
         let file = File::options()
             .read(true)
             .append(writable)
             .open(&path)
             .ctx(|| format!("opening segment {}", path.display()))?;
-        let mut seg = Segment::empty(path, file, base_offset);
+        let mut seg = Segment::empty(path, file, base_offset, allow_gaps);
         let end = seg.scan_from(0, verify)?;
         Ok((seg, end))
     }
@@ -154,7 +158,12 @@ impl Segment {
                     true,
                 ));
             }
-            if header.base_offset != self.next_offset {
+            let misplaced = if self.allow_gaps {
+                header.base_offset < self.next_offset
+            } else {
+                header.base_offset != self.next_offset
+            };
+            if misplaced {
                 return Ok(invalid(
                     format!(
                         "batch base offset {} where {} was expected",

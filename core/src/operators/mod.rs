@@ -12,6 +12,7 @@
 //! next processor; the files here hold the pieces that are more than that:
 //! sources (decoding), sinks (encoding and partitioning), branching and fan-out.
 
+pub(crate) mod aggregate;
 pub(crate) mod branch;
 pub(crate) mod sink;
 pub(crate) mod source;
@@ -134,9 +135,25 @@ pub(crate) struct TaskInit<'a> {
     pub(crate) partitions: &'a HashMap<String, u32>,
     /// Output topics registered so far, in slot order.
     pub(crate) outputs: Vec<(String, u32)>,
+    /// The process's state backend, if the topology has stores.
+    pub(crate) state: Option<&'a std::sync::Arc<dyn tributary_state::StateBackend>>,
+    /// The task's stores, created by the operators that use them.
+    pub(crate) stores: crate::store::Registry,
 }
 
 impl TaskInit<'_> {
+    /// The task's key-value store `name`, created on first use.
+    pub(crate) fn kv_store<K, V>(
+        &mut self,
+        name: &str,
+    ) -> Result<Arc<Mutex<crate::store::KvStore<K, V>>>>
+    where
+        K: crate::codec::RkyvData + std::hash::Hash + Eq + Clone + Send + 'static,
+        V: crate::codec::RkyvData + Send + 'static,
+    {
+        self.stores.kv(name, self.partition, self.state)
+    }
+
     /// The output slot for `topic`, registering it on first use.
     pub(crate) fn output(&mut self, topic: &str) -> Result<usize> {
         if let Some(i) = self.outputs.iter().position(|(t, _)| t == topic) {

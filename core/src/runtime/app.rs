@@ -1,6 +1,6 @@
 //! The application handle: checks, task creation, threads.
 
-use super::config::{Config, OffsetReset, OnDecodeError};
+use super::config::{Config, OnDecodeError};
 use super::shutdown::{self, Shared};
 use super::task::{Task, TaskId, TaskSettings};
 use super::worker;
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tributary_state::{RocksState, StateBackend, StateConfig};
 
 /// A topology bound to a log, checked and ready to start.
 ///
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 pub struct App {
     topology: Topology,
     log: Arc<dyn Log>,
+    state: Option<Arc<dyn StateBackend>>,
     config: Config,
     group: String,
     partitions: HashMap<String, u32>,
@@ -50,13 +52,55 @@ pub struct Stats {
     pub records_in: u64,
     /// Records sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Changelog records replayed to restore state at start.
+    pub restored: u64,
 }
 
 impl App {
     /// Checks the topology against the log: every input and output topic
     /// must exist (all missing ones are reported together); internal topics
-    /// and the dead-letter topic are created if needed.
+    /// (repartitions, changelogs) and the dead-letter topic are created if
+    /// needed. If the topology has state stores, the local state is opened
+    /// under `config.state_dir`.
     pub fn new(topology: Topology, log: Arc<dyn Log>, config: Config) -> Result<App> {
+        let group = config
+            .application_id
+            .clone()
+            .unwrap_or_else(|| topology.name());
+        if let Some(from) = config.replay_from {
+            crate::log::validate_name("application", &group)?;
+            super::reset_application(
+                log.as_ref(),
+                &group,
+                &topology.source_topics(),
+                &config.state_dir,
+                from,
+            )?;
+        }
+        let dir = config.state_dir.join(&group);
+        let memory = config.state_memory;
+        Self::with_state(topology, log, config, |stores| {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            let state = RocksState::open(
+                &dir,
+                stores,
+                StateConfig {
+                    memory_budget: memory,
+                },
+            )?;
+            Ok(Arc::new(state) as Arc<dyn StateBackend>)
+        })
+    }
+
+    /// Like [`App::new`], with the state backend made by `open_state` (called
+    /// only when the topology has stores, with their names).
+    pub(crate) fn with_state(
+        topology: Topology,
+        log: Arc<dyn Log>,
+        config: Config,
+        open_state: impl FnOnce(&[String]) -> Result<Arc<dyn StateBackend>>,
+    ) -> Result<App> {
         config.validate()?;
         let group = config
             .application_id
@@ -120,6 +164,32 @@ impl App {
                 )]));
             }
         }
+        // Changelogs have one partition per task of the sub-topology owning the store.
+        for (store, sub) in topology.store_owners() {
+            let n = topology
+                .sources_of(sub)
+                .iter()
+                .filter_map(|s| partitions.get(&s.topic))
+                .max()
+                .copied()
+                .unwrap_or(1);
+            let topic = crate::store::changelog_topic(&group, &store);
+            let actual = log
+                .ensure_topic(&topic, &TopicConfig::new(n).compacted())?
+                .partitions;
+            if actual != n {
+                return Err(Error::Topology(vec![format!(
+                    "changelog topic '{topic}' has {actual} partitions but needs {n}"
+                )]));
+            }
+            partitions.insert(topic, n);
+        }
+        let stores = topology.store_names();
+        let state = if stores.is_empty() {
+            None
+        } else {
+            Some(open_state(&stores)?)
+        };
         let mut config = config;
         if config.on_decode_error == OnDecodeError::DeadLetter {
             let dlq = config
@@ -133,6 +203,7 @@ impl App {
         Ok(App {
             topology,
             log,
+            state,
             config,
             group,
             partitions,
@@ -154,10 +225,20 @@ impl App {
         self.config.dead_letter_topic.as_deref()
     }
 
+    /// Reads the committed contents of the store `name`.
+    pub fn store<K: crate::codec::RkyvData, V: crate::codec::RkyvData>(
+        &self,
+        name: &str,
+    ) -> Result<crate::StoreReader<K, V>> {
+        store_reader(&self.state, &self.partitions, &self.group, name)
+    }
+
     /// Creates every task, positioned at its committed offsets.
     pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
         let committed = self.log.committed_offsets(&self.group)?;
         let settings = TaskSettings {
+            app: self.group.clone(),
+            offset_reset: self.config.offset_reset,
             on_decode_error: self.config.on_decode_error,
             dead_letter_topic: self.config.dead_letter_topic.clone(),
             fetch_max_bytes: self.config.fetch_max_bytes,
@@ -176,21 +257,14 @@ impl App {
                     sub_topology: sub,
                     partition,
                 };
-                let reset = self.config.offset_reset;
-                let log = &self.log;
                 tasks.push(Task::new(
                     id,
                     &sources,
                     &self.partitions,
                     settings.clone(),
                     &committed,
-                    |tp| {
-                        let (start, end) = log.offsets(&tp.topic, tp.partition)?;
-                        Ok(match reset {
-                            OffsetReset::Earliest => start,
-                            OffsetReset::Latest => end,
-                        })
-                    },
+                    self.log.as_ref(),
+                    self.state.as_ref(),
                 )?);
             }
         }
@@ -223,15 +297,39 @@ impl App {
                 .map_err(|e| Error::io("spawning a worker thread", e))?;
             handles.push(handle);
         }
-        Ok(RunningApp { shared, handles })
+        Ok(RunningApp {
+            shared,
+            handles,
+            state: self.state.clone(),
+            partitions: self.partitions.clone(),
+            group: self.group.clone(),
+        })
     }
 
     /// Runs until SIGINT or SIGTERM (or a worker fails), then commits and stops.
     pub fn run_until_signal(self) -> Result<Stats> {
         let running = self.start()?;
         let shared = Arc::clone(&running.shared);
-        shutdown::wait_for_signal(|| shared.stopping.load(Ordering::Acquire))
-            .map_err(|e| Error::io("waiting for signals", e))?;
+        let started = Instant::now();
+        let mut last = (Instant::now(), 0u64);
+        shutdown::wait_for_signal(|| {
+            if last.0.elapsed() >= Duration::from_secs(10) {
+                let n: u64 = shared
+                    .workers
+                    .iter()
+                    .map(|w| w.processed.load(Ordering::Relaxed))
+                    .sum();
+                let rate = (n - last.1) as f64 / last.0.elapsed().as_secs_f64();
+                tracing::info!(
+                    records = n,
+                    uptime_s = started.elapsed().as_secs(),
+                    "processing {rate:.0} records/s"
+                );
+                last = (Instant::now(), n);
+            }
+            shared.stopping.load(Ordering::Acquire)
+        })
+        .map_err(|e| Error::io("waiting for signals", e))?;
         running.shutdown()
     }
 }
@@ -241,9 +339,36 @@ impl App {
 pub struct RunningApp {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<Result<()>>>,
+    state: Option<Arc<dyn StateBackend>>,
+    partitions: HashMap<String, u32>,
+    group: String,
+}
+
+fn store_reader<K: crate::codec::RkyvData, V: crate::codec::RkyvData>(
+    state: &Option<Arc<dyn StateBackend>>,
+    partitions: &HashMap<String, u32>,
+    group: &str,
+    name: &str,
+) -> Result<crate::StoreReader<K, V>> {
+    let state = state
+        .as_ref()
+        .ok_or_else(|| Error::Runtime(format!("no state store named '{name}'")))?;
+    let n = partitions
+        .get(&crate::store::changelog_topic(group, name))
+        .copied()
+        .unwrap_or(1);
+    crate::StoreReader::new(Arc::clone(state), name, n)
 }
 
 impl RunningApp {
+    /// Reads the committed contents of the store `name` while the application runs.
+    pub fn store<K: crate::codec::RkyvData, V: crate::codec::RkyvData>(
+        &self,
+        name: &str,
+    ) -> Result<crate::StoreReader<K, V>> {
+        store_reader(&self.state, &self.partitions, &self.group, name)
+    }
+
     /// Records processed so far, over all workers.
     pub fn records_in(&self) -> u64 {
         self.shared
@@ -329,6 +454,12 @@ impl RunningApp {
                 .workers
                 .iter()
                 .map(|w| w.dead_lettered.load(Ordering::Relaxed))
+                .sum(),
+            restored: self
+                .shared
+                .workers
+                .iter()
+                .map(|w| w.restored.load(Ordering::Relaxed))
                 .sum(),
         })
     }

@@ -55,6 +55,15 @@ pub struct Config {
     pub fetch_max_bytes: usize,
     /// Records a task processes before it flushes its outputs.
     pub max_poll_records: usize,
+    /// Directory of local state; the application's state goes in
+    /// `<state_dir>/<application>` (default `tributary-state`).
+    pub state_dir: std::path::PathBuf,
+    /// Reset the application before starting, to replay its inputs from
+    /// here with empty state (see [`reset_application`](super::reset_application)).
+    pub replay_from: Option<super::ReplayFrom>,
+    /// Memory for all state stores of the process together, in bytes
+    /// (RocksDB block cache and memtables; default 256 MiB).
+    pub state_memory: usize,
 }
 
 impl Default for Config {
@@ -68,6 +77,9 @@ impl Default for Config {
             offset_reset: OffsetReset::default(),
             fetch_max_bytes: 1 << 20,
             max_poll_records: 10_000,
+            state_dir: std::path::PathBuf::from("tributary-state"),
+            replay_from: None,
+            state_memory: tributary_state::StateConfig::default().memory_budget,
         }
     }
 }
@@ -84,6 +96,9 @@ impl Config {
         }
         if self.fetch_max_bytes < 1024 {
             problems.push("fetch_max_bytes must be at least 1024".to_string());
+        }
+        if self.state_memory < (8 << 20) {
+            problems.push("state_memory must be at least 8 MiB".to_string());
         }
         if self.max_poll_records == 0 {
             problems.push("max_poll_records must be at least 1".to_string());

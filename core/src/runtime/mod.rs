@@ -13,10 +13,12 @@
 
 mod app;
 mod config;
+mod reset;
 mod shutdown;
 pub(crate) mod task;
-mod worker;
+pub(crate) mod worker;
 
 pub use app::{App, RunningApp, Stats};
 pub use config::{Config, OffsetReset, OnDecodeError, dead_letter_headers};
+pub use reset::{ReplayFrom, ResetReport, is_internal_topic, reset_application};
 pub use task::TaskId;

@@ -13,6 +13,8 @@ pub(crate) struct WorkerStatus {
     pub(crate) idle: AtomicBool,
     /// Records dead-lettered (set when the worker stops).
     pub(crate) dead_lettered: AtomicU64,
+    /// Changelog records replayed to restore state (set when the worker starts).
+    pub(crate) restored: AtomicU64,
 }
 
 /// State shared between the workers and the application handle.
@@ -34,7 +36,7 @@ impl Shared {
 
 /// Blocks until SIGINT or SIGTERM arrives, or `stop()` turns true (checked
 /// every 50 ms).
-pub(crate) fn wait_for_signal(stop: impl Fn() -> bool) -> std::io::Result<()> {
+pub(crate) fn wait_for_signal(mut stop: impl FnMut() -> bool) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -10,12 +10,20 @@
 use super::config::{OnDecodeError, dead_letter_headers as dlh};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
+use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
 use crate::operators::source::SourceProcessor;
 use crate::operators::{Ctx, TaskInit};
 use crate::record::{Header, Record};
+use crate::store::restore::{self, Positions};
+use crate::store::{Registered, changelog_topic, lock};
 use crate::topology::SourceSpec;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tributary_state::{StateBackend, StateBatch};
+
+/// A store with this many changed entries makes its task commit early.
+const DIRTY_COMMIT_THRESHOLD: usize = 200_000;
 
 /// Identifies a task: sub-topology and partition number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,6 +43,9 @@ impl std::fmt::Display for TaskId {
 /// Settings shared by all tasks of an application.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskSettings {
+    /// The application id (prefix of changelog topics).
+    pub(crate) app: String,
+    pub(crate) offset_reset: super::config::OffsetReset,
     pub(crate) on_decode_error: OnDecodeError,
     pub(crate) dead_letter_topic: Option<String>,
     pub(crate) fetch_max_bytes: usize,
@@ -65,6 +76,13 @@ pub(crate) struct Task {
     ctx: Ctx,
     dead_letter_slot: Option<usize>,
     settings: TaskSettings,
+    stores: Vec<Registered>,
+    state: Option<Arc<dyn StateBackend>>,
+    changelog: BatchBuilder,
+    /// Largest timestamp processed (stamps changelog records).
+    max_timestamp: i64,
+    /// Changelog records replayed when the task started.
+    pub(crate) restored: u64,
     /// Records processed since the task started.
     pub(crate) records_in: u64,
     /// Records sent to the dead-letter topic since the task started.
@@ -80,31 +98,58 @@ impl std::fmt::Debug for Task {
 }
 
 impl Task {
-    /// Creates the task: instantiates its chain and finds its start positions
-    /// (committed ones, else `start(tp)`).
+    /// Creates the task: instantiates its chain, brings its stores in line
+    /// with their changelogs, and finds its start positions (from local
+    /// state, else the changelog markers, else the group's committed
+    /// positions, else the reset policy).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: TaskId,
         sources: &[SourceSpec],
         partitions: &HashMap<String, u32>,
         settings: TaskSettings,
-        committed: &std::collections::BTreeMap<TopicPartition, u64>,
-        mut start: impl FnMut(&TopicPartition) -> Result<u64>,
+        committed: &BTreeMap<TopicPartition, u64>,
+        log: &dyn Log,
+        state: Option<&Arc<dyn StateBackend>>,
     ) -> Result<Task> {
         let mut init = TaskInit {
             partition: id.partition,
             partitions,
             outputs: Vec::new(),
+            state,
+            stores: crate::store::Registry::default(),
         };
-        let mut inputs = Vec::new();
+        let mut sourced = Vec::new();
         for s in sources {
             if partitions.get(&s.topic).is_none_or(|&n| id.partition >= n) {
                 continue;
             }
             let source = (s.factory)(&mut init)?;
-            let tp = TopicPartition::new(s.topic.clone(), id.partition);
-            let position = match committed.get(&tp) {
-                Some(&o) => o,
-                None => start(&tp)?,
+            sourced.push((TopicPartition::new(s.topic.clone(), id.partition), source));
+        }
+        let stores = std::mem::take(&mut init.stores.stores);
+        let mut restored = 0;
+        let mut recovered: Option<Positions> = None;
+        if let (Some(state), false) = (state, stores.is_empty()) {
+            let prepared = restore::prepare(log, state, &settings.app, id, &stores)?;
+            restored = prepared.restored;
+            recovered = prepared.positions;
+        }
+        let mut inputs = Vec::new();
+        for (tp, source) in sourced {
+            let from_state = recovered
+                .as_ref()
+                .and_then(|r| r.iter().find(|(t, _)| *t == tp))
+                .map(|(_, o)| *o);
+            let position = match from_state.or_else(|| committed.get(&tp).copied()) {
+                Some(o) => o,
+                None => {
+                    let (start, end) = log.offsets(&tp.topic, tp.partition)?;
+                    match settings.offset_reset {
+                        super::config::OffsetReset::Earliest => start,
+                        super::config::OffsetReset::Latest => end,
+                    }
+                }
             };
             inputs.push(Input {
                 tp,
@@ -125,9 +170,22 @@ impl Task {
             ctx: Ctx::new(&init.outputs),
             dead_letter_slot,
             settings,
+            stores,
+            state: state.cloned(),
+            changelog: BatchBuilder::new(),
+            max_timestamp: i64::MIN,
+            restored,
             records_in: 0,
             dead_lettered: 0,
         })
+    }
+
+    /// True when a store's write cache holds so many changes that the task
+    /// should commit before its interval is up.
+    pub(crate) fn wants_commit(&self) -> bool {
+        self.stores
+            .iter()
+            .any(|s| lock(&s.store).dirty() >= DIRTY_COMMIT_THRESHOLD)
     }
 
     /// Fetches, processes up to `max_poll_records` records and appends the
@@ -177,6 +235,7 @@ impl Task {
             let record = &input.buffer[input.cursor];
             input.cursor += 1;
             input.position = record.offset + 1;
+            self.max_timestamp = self.max_timestamp.max(record.timestamp);
             if let Err(e) = input.source.process(&mut self.ctx, record) {
                 match self.dead_letter_slot {
                     Some(slot) => {
@@ -217,9 +276,10 @@ impl Task {
         Ok(())
     }
 
-    /// Syncs the outputs written since the last commit and returns the
-    /// positions that moved since then (marking them committed). The caller
-    /// must store the returned positions.
+    /// Syncs the outputs written since the last commit, commits the task's
+    /// state (changelogs first, then one atomic state batch with the input
+    /// positions), and returns the positions that moved since the last
+    /// commit (marking them committed), for the caller to store in the group.
     pub(crate) fn prepare_commit(&mut self, log: &dyn Log) -> Result<Vec<(TopicPartition, u64)>> {
         for out in &mut self.ctx.outputs {
             for (p, dirty) in out.dirty.iter_mut().enumerate() {
@@ -228,6 +288,13 @@ impl Task {
                     *dirty = false;
                 }
             }
+        }
+        let moved = self.inputs.iter().any(|i| i.position != i.committed);
+        if let Some(state) = self.state.clone()
+            && !self.stores.is_empty()
+            && (moved || self.stores.iter().any(|s| lock(&s.store).dirty() > 0))
+        {
+            self.commit_state(log, state.as_ref())?;
         }
         Ok(self
             .inputs
@@ -238,6 +305,33 @@ impl Task {
                 (i.tp.clone(), i.position)
             })
             .collect())
+    }
+
+    fn commit_state(&mut self, log: &dyn Log, state: &dyn StateBackend) -> Result<()> {
+        let positions: Positions = self
+            .inputs
+            .iter()
+            .map(|i| (i.tp.clone(), i.position))
+            .collect();
+        let ts = self.max_timestamp.max(0);
+        let p = self.id.partition;
+        let mut batch = StateBatch::new();
+        for s in &self.stores {
+            self.changelog.clear();
+            lock(&s.store).flush(&mut batch, &mut self.changelog, ts)?;
+            restore::push_marker(&mut self.changelog, ts, &positions);
+            let topic = changelog_topic(&self.settings.app, &s.name);
+            let base = log.append(&topic, p, &mut self.changelog)?;
+            log.sync(&topic, p)?;
+            let end = base + self.changelog.len() as u64;
+            batch.meta(&restore::checkpoint_key(&s.name, p), &end.to_le_bytes());
+        }
+        batch.meta(
+            &restore::positions_key(self.id),
+            &restore::encode_positions(&positions),
+        );
+        state.commit(&batch)?;
+        Ok(())
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) fn run(
     shared: Arc<Shared>,
 ) -> Result<()> {
     let status = &shared.workers[index];
+    status
+        .restored
+        .store(tasks.iter().map(|t| t.restored).sum(), Ordering::Relaxed);
     let mut last_commit = Instant::now();
     let mut backoff = Duration::ZERO;
     let result = (|| -> Result<()> {
@@ -38,7 +41,7 @@ pub(crate) fn run(
                 .fetch_add(processed as u64, Ordering::Relaxed);
             status.idle.store(processed == 0, Ordering::Release);
             status.passes.fetch_add(1, Ordering::Release);
-            if last_commit.elapsed() >= commit_interval {
+            if last_commit.elapsed() >= commit_interval || tasks.iter().any(Task::wants_commit) {
                 commit(&mut tasks, log.as_ref(), &group)?;
                 last_commit = Instant::now();
             }

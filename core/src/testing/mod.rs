@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 struct Inner {
     log: Arc<MemoryLog>,
+    group: String,
     tasks: Vec<crate::runtime::task::Task>,
     /// Event time given to records piped without a timestamp.
     clock: i64,
@@ -53,7 +54,13 @@ impl Inner {
                 n += t.poll(self.log.as_ref())?;
             }
             if n == 0 {
-                return Ok(());
+                // Commit as the runtime would, so that state and changelogs
+                // are exercised too.
+                return crate::runtime::worker::commit(
+                    &mut self.tasks,
+                    self.log.as_ref(),
+                    &self.group,
+                );
             }
         }
     }
@@ -63,6 +70,7 @@ impl Inner {
 pub struct TestDriver {
     inner: Rc<RefCell<Inner>>,
     dead_letter_topic: Option<String>,
+    app: App,
 }
 
 impl std::fmt::Debug for TestDriver {
@@ -87,16 +95,27 @@ impl TestDriver {
         {
             log.ensure_topic(&t, &TopicConfig::new(partitions))?;
         }
-        let app = App::new(topology, Arc::clone(&log) as Arc<dyn Log>, config)?;
+        let app = App::with_state(
+            topology,
+            Arc::clone(&log) as Arc<dyn Log>,
+            config,
+            |stores| {
+                Ok(Arc::new(tributary_state::MemoryState::new(stores))
+                    as Arc<dyn tributary_state::StateBackend>)
+            },
+        )?;
         let dead_letter_topic = app.dead_letter_topic().map(str::to_owned);
+        let group = app.group().to_owned();
         let tasks = app.tasks()?;
         Ok(TestDriver {
             inner: Rc::new(RefCell::new(Inner {
                 log,
+                group,
                 tasks,
                 clock: 0,
             })),
             dead_letter_topic,
+            app,
         })
     }
 
@@ -139,6 +158,15 @@ impl TestDriver {
             positions: RefCell::new(Vec::new()),
             _types: PhantomData,
         }
+    }
+
+    /// The contents of the store `name` (the driver commits after every
+    /// piped record, so they are always current).
+    pub fn store<K: crate::codec::RkyvData, V: crate::codec::RkyvData>(
+        &self,
+        name: &str,
+    ) -> Result<crate::StoreReader<K, V>> {
+        self.app.store(name)
     }
 
     /// The dead-letter topic's name, if records are dead-lettered.

@@ -42,6 +42,13 @@ pub(crate) struct SinkDef {
     pub(crate) internal: bool,
 }
 
+/// A state store, owned by the node that updates it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreDef {
+    pub(crate) name: String,
+    pub(crate) node: usize,
+}
+
 /// The graph under construction.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
@@ -49,6 +56,7 @@ pub(crate) struct Graph {
     pub(crate) nodes: Vec<NodeInfo>,
     pub(crate) sources: Vec<SourceDef>,
     pub(crate) sinks: Vec<SinkDef>,
+    pub(crate) stores: Vec<StoreDef>,
     /// Problems found while building, reported together by `build()`.
     pub(crate) errors: Vec<String>,
     pub(crate) sealed: bool,

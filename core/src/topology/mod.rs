@@ -13,9 +13,11 @@
 mod describe;
 pub(crate) mod graph;
 mod stream;
+mod table;
 
 pub use describe::TopologyDescription;
 pub use stream::{BranchBuilder, Stream};
+pub use table::{GroupedStream, Table};
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -98,6 +100,16 @@ impl TopologyBuilder {
                 errors.push(format!(
                     "two operators are named '{}'; names must be unique",
                     n.name
+                ));
+            }
+        }
+        let mut store_names = HashSet::new();
+        for s in &g.stores {
+            errors.extend(name_problem("store", &s.name));
+            if !store_names.insert(s.name.as_str()) {
+                errors.push(format!(
+                    "two stores are named '{}'; store names must be unique",
+                    s.name
                 ));
             }
         }
@@ -224,6 +236,24 @@ impl Topology {
             .iter()
             .filter(|s| s.internal)
             .map(|s| (s.topic.clone(), self.sub_of_node[s.node]))
+            .collect()
+    }
+
+    /// Names of every state store, in declaration order.
+    pub fn store_names(&self) -> Vec<String> {
+        lock(&self.graph)
+            .stores
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// For each store, the sub-topology that owns it.
+    pub(crate) fn store_owners(&self) -> Vec<(String, usize)> {
+        lock(&self.graph)
+            .stores
+            .iter()
+            .map(|s| (s.name.clone(), self.sub_of_node[s.node]))
             .collect()
     }
 

@@ -5,7 +5,7 @@ use super::lock;
 use crate::codec::{Codec, Rkyv, RkyvData};
 use crate::operators::branch::{Branch, Predicate};
 use crate::operators::sink::Sink;
-use crate::operators::{Ctx, Data, Factory, NodeCell, Op, Processor, source};
+use crate::operators::{Ctx, Data, Factory, NodeCell, Op, Processor, TaskInit, source};
 use std::sync::{Arc, Mutex};
 
 /// A typed stream of keyed records inside a topology under construction.
@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 /// operators (each gets every record). Closures are plain Rust; they run on
 /// the task's thread and must be `Send + Sync + 'static`.
 pub struct Stream<K, V> {
-    graph: Arc<Mutex<Graph>>,
-    node: usize,
+    pub(crate) graph: Arc<Mutex<Graph>>,
+    pub(crate) node: usize,
     cell: Arc<NodeCell<K, V>>,
 }
 
@@ -43,19 +43,28 @@ impl<K: Data, V: Data> Stream<K, V> {
         Stream { graph, node, cell }
     }
 
-    /// Adds a node below this one; `make` builds its processor given the
-    /// processor of the node's own children.
-    fn child<K2: Data, V2: Data>(
+    /// Adds a node below this one; `make` builds the node's processor for a
+    /// task, given the processor of the node's own children.
+    pub(crate) fn child<K2: Data, V2: Data>(
         &self,
         kind: &'static str,
         parents: Vec<usize>,
         topic: Option<String>,
-        make: impl Fn(Box<dyn Processor<K2, V2>>) -> Box<dyn Processor<K, V>> + Send + Sync + 'static,
+        make: impl Fn(
+            &mut TaskInit<'_>,
+            Box<dyn Processor<K2, V2>>,
+        ) -> crate::Result<Box<dyn Processor<K, V>>>
+        + Send
+        + Sync
+        + 'static,
     ) -> Stream<K2, V2> {
         let node = lock(&self.graph).add_node(kind, None, parents, topic);
         let cell = NodeCell::<K2, V2>::new();
         let below = Arc::clone(&cell);
-        let factory: Factory<K, V> = Arc::new(move |init| Ok(make(below.instantiate(init)?)));
+        let factory: Factory<K, V> = Arc::new(move |init| {
+            let next = below.instantiate(init)?;
+            make(init, next)
+        });
         self.cell.add_child(factory);
         Stream::new(Arc::clone(&self.graph), node, cell)
     }
@@ -63,16 +72,16 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// The one generic operator all stateless operators are made of: `body`
     /// gets each record and the next processor, and may emit any number of
     /// records to it.
-    fn op<K2: Data, V2: Data, B>(&self, kind: &'static str, body: B) -> Stream<K2, V2>
+    pub(crate) fn op<K2: Data, V2: Data, B>(&self, kind: &'static str, body: B) -> Stream<K2, V2>
     where
         B: Fn(&mut Ctx, K, V, &mut dyn Processor<K2, V2>) + Send + Sync + 'static,
     {
         let body = Arc::new(body);
-        self.child(kind, vec![self.node], None, move |next| {
-            Box::new(Op {
+        self.child(kind, vec![self.node], None, move |_init, next| {
+            Ok(Box::new(Op {
                 body: Arc::clone(&body),
                 next,
-            })
+            }))
         })
     }
 
@@ -278,7 +287,9 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// # Ok::<(), tributary::Error>(())
     /// ```
     pub fn merge(&self, other: &Stream<K, V>) -> Stream<K, V> {
-        let merged = self.child("merge", vec![self.node, other.node], None, |next| next);
+        let merged = self.child("merge", vec![self.node, other.node], None, |_init, next| {
+            Ok(next)
+        });
         let cell = Arc::clone(&merged.cell);
         other
             .cell

@@ -1,0 +1,145 @@
+//! State workloads: count by key, restore from changelog, memory.
+
+use anyhow::Result;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Zipf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tributary::codec::Rkyv;
+use tributary::log::format::BatchBuilder;
+use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::{App, Config, Topology};
+
+const PARTITIONS: u32 = 4;
+
+/// Figures of one count-by-key run.
+#[derive(Debug, Clone, Copy)]
+pub struct CountRun {
+    /// Input records per second while counting.
+    pub count_rate: f64,
+    /// Changelog records per second while restoring the deleted state.
+    pub restore_rate: f64,
+}
+
+fn topology() -> Result<Topology> {
+    let mut b = Topology::builder("count-bench");
+    b.stream::<u64, u64>("events", Rkyv, Rkyv)
+        .group_by_key()
+        .count("counts");
+    Ok(b.build()?)
+}
+
+/// Writes `n` records keyed by `key(i)` (rkyv u64 keys and values).
+fn produce(log: &EmbeddedLog, n: u64, mut key: impl FnMut(u64) -> u64) -> Result<()> {
+    use tributary::codec::Codec;
+    log.create_topic("events", &TopicConfig::new(PARTITIONS))?;
+    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let (mut k, mut v) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let id = key(i);
+        k.clear();
+        v.clear();
+        Rkyv.encode(&id, &mut k)?;
+        Rkyv.encode(&i, &mut v)?;
+        let p = tributary::partition_for_key(&k, PARTITIONS) as usize;
+        batches[p].push(i as i64, Some(&k), Some(&v), &[]);
+        if batches[p].len() >= 1000 {
+            log.append("events", p as u32, &mut batches[p])?;
+            batches[p].clear();
+        }
+    }
+    for (p, b) in batches.iter_mut().enumerate() {
+        log.append("events", p as u32, b)?;
+    }
+    Ok(())
+}
+
+fn config(dir: &std::path::Path) -> Config {
+    Config {
+        threads: 2,
+        state_dir: dir.join("state"),
+        ..Config::default()
+    }
+}
+
+/// Runs until `n` records are processed; returns the elapsed time.
+fn run_to(app: App, n: u64) -> Result<Duration> {
+    let t = Instant::now();
+    let running = app.start()?;
+    while running.records_in() < n {
+        anyhow::ensure!(!running.is_stopping(), "application stopped");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = t.elapsed();
+    running.shutdown()?;
+    Ok(took)
+}
+
+/// Counts `n` records over `keys` Zipf-distributed keys, then deletes the
+/// state and measures the restore from the changelog.
+pub fn count_and_restore(n: u64, keys: u64) -> Result<CountRun> {
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
+    let zipf = Zipf::new(keys as f64, 1.0)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    produce(&log, n, |_| zipf.sample(&mut rng) as u64)?;
+    let app = App::new(
+        topology()?,
+        Arc::clone(&log) as Arc<dyn Log>,
+        config(dir.path()),
+    )?;
+    let took = run_to(app, n)?;
+    let count_rate = n as f64 / took.as_secs_f64();
+
+    std::fs::remove_dir_all(dir.path().join("state"))?;
+    let t = Instant::now();
+    let app = App::new(
+        topology()?,
+        Arc::clone(&log) as Arc<dyn Log>,
+        config(dir.path()),
+    )?;
+    let running = app.start()?; // restores before the workers start
+    let took = t.elapsed();
+    let stats = running.shutdown()?;
+    anyhow::ensure!(stats.restored > 0, "nothing was restored");
+    Ok(CountRun {
+        count_rate,
+        restore_rate: stats.restored as f64 / took.as_secs_f64(),
+    })
+}
+
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Counts `keys` distinct keys (each twice) with the default 256 MiB state
+/// budget and prints the peak resident memory of the process.
+pub fn memory(keys: u64) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
+    produce(&log, keys * 2, |i| i % keys)?;
+    let before = peak_rss_bytes();
+    let cfg = config(dir.path());
+    let budget = cfg.state_memory;
+    let app = App::new(topology()?, Arc::clone(&log) as Arc<dyn Log>, cfg)?;
+    let took = run_to(app, keys * 2)?;
+    let app = App::new(
+        topology()?,
+        Arc::clone(&log) as Arc<dyn Log>,
+        config(dir.path()),
+    )?;
+    let held = app.store::<u64, u64>("counts")?.len()?;
+    println!(
+        "memory: {held} keys held; peak RSS {:.0} MiB (after producing input: {:.0} MiB); state budget {} MiB; {:.2} M records/s",
+        peak_rss_bytes() as f64 / 1048576.0,
+        before as f64 / 1048576.0,
+        budget >> 20,
+        (keys * 2) as f64 / took.as_secs_f64() / 1e6
+    );
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Bringing a task's local state in line with its changelogs at start.
+//!
+//! Each commit writes, per store, the changed entries and then a *marker*
+//! (a record without key holding the task's input positions) to the store's
+//! changelog in one appended batch, and then, in one atomic state batch, the
+//! entries, the input positions and the changelog offset reached (the
+//! *checkpoint*). So at start, per store:
+//!
+//! - checkpoint = changelog end: the local state is current;
+//! - checkpoint < changelog end: the process died between the two writes.
+//!   The local state and positions are the truth (they agree); the
+//!   changelog's tail describes work that will be redone. It is *repaired*:
+//!   the current local value of every key in that tail is appended again, so
+//!   that replaying the changelog gives the local state;
+//! - no checkpoint (state directory lost, or a new machine), or a checkpoint
+//!   past the end (the changelog was recreated): the store partition is
+//!   rebuilt from the changelog, and the input positions are taken from the
+//!   last marker, so that no input is counted twice.
+
+use super::{Registered, lock};
+use crate::error::{Error, Result};
+use crate::log::format::BatchBuilder;
+use crate::log::{Log, TopicPartition};
+use crate::record::Header;
+use crate::runtime::TaskId;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tributary_state::{StateBackend, StateBatch};
+
+/// Header naming a changelog marker record.
+pub(crate) const MARKER_HEADER: &str = "tributary.positions";
+/// Operations per restore batch.
+const RESTORE_BATCH: usize = 50_000;
+
+/// Input positions of a task.
+pub(crate) type Positions = Vec<(TopicPartition, u64)>;
+
+pub(crate) fn checkpoint_key(store: &str, partition: u32) -> String {
+    format!("checkpoint/{store}/{partition}")
+}
+
+pub(crate) fn positions_key(task: TaskId) -> String {
+    format!("positions/{task}")
+}
+
+pub(crate) fn encode_positions(p: &Positions) -> Vec<u8> {
+    let v: Vec<(&str, u32, u64)> = p
+        .iter()
+        .map(|(tp, o)| (tp.topic.as_str(), tp.partition, *o))
+        .collect();
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+pub(crate) fn decode_positions(bytes: &[u8]) -> Result<Positions> {
+    let v: Vec<(String, u32, u64)> = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Runtime(format!("unreadable input positions in state: {e}")))?;
+    Ok(v.into_iter()
+        .map(|(t, p, o)| (TopicPartition::new(t, p), o))
+        .collect())
+}
+
+/// Appends a marker with `positions` to a changelog batch.
+pub(crate) fn push_marker(batch: &mut BatchBuilder, timestamp: i64, positions: &Positions) {
+    let header = [Header::new(MARKER_HEADER, &b""[..])];
+    batch.push(timestamp, None, Some(&encode_positions(positions)), &header);
+}
+
+fn u64_meta(backend: &dyn StateBackend, key: &str) -> Result<Option<u64>> {
+    Ok(backend
+        .meta(key)?
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes))
+}
+
+/// What [`prepare`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// Local input positions, or those of the last changelog marker.
+    pub(crate) positions: Option<Positions>,
+    /// Changelog records applied to rebuild state.
+    pub(crate) restored: u64,
+}
+
+/// A progress bar on stderr when it is a terminal.
+pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if total == 0 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(label.to_owned());
+    Some(bar)
+}
+
+/// Checks, repairs or rebuilds every store of a task; see the module docs.
+pub(crate) fn prepare(
+    log: &dyn Log,
+    backend: &Arc<dyn StateBackend>,
+    app: &str,
+    task: TaskId,
+    stores: &[Registered],
+) -> Result<Prepared> {
+    let local = backend
+        .meta(&positions_key(task))?
+        .map(|b| decode_positions(&b))
+        .transpose()?;
+    let mut prepared = Prepared {
+        positions: local.clone(),
+        restored: 0,
+    };
+    for store in stores {
+        let topic = super::changelog_topic(app, &store.name);
+        let p = task.partition;
+        let (start, end) = log.offsets(&topic, p)?;
+        let ckpt_key = checkpoint_key(&store.name, p);
+        let checkpoint = u64_meta(backend.as_ref(), &ckpt_key)?;
+        match (checkpoint, &local) {
+            (Some(c), Some(positions)) if c <= end => {
+                if c < end {
+                    repair(
+                        log,
+                        backend.as_ref(),
+                        store,
+                        &topic,
+                        p,
+                        c,
+                        end,
+                        positions,
+                        &ckpt_key,
+                    )?;
+                }
+            }
+            (c, _) => {
+                if let Some(c) = c {
+                    tracing::warn!(store = %store.name, partition = p, checkpoint = c, end,
+                        "local state does not match its changelog; rebuilding it from the changelog");
+                }
+                backend.drop_partition(store.id, p)?;
+                let (n, marker) =
+                    rebuild(log, backend.as_ref(), store, &topic, p, start, &ckpt_key)?;
+                prepared.restored += n;
+                if local.is_none() && prepared.positions.is_none() {
+                    prepared.positions = marker;
+                }
+            }
+        }
+        lock(&store.store).reset_cache();
+    }
+    Ok(prepared)
+}
+
+/// Re-appends the local value of every key in the changelog's tail `[from, end)`.
+#[allow(clippy::too_many_arguments)]
+fn repair(
+    log: &dyn Log,
+    backend: &dyn StateBackend,
+    store: &Registered,
+    topic: &str,
+    p: u32,
+    from: u64,
+    end: u64,
+    positions: &Positions,
+    ckpt_key: &str,
+) -> Result<()> {
+    let mut keys = std::collections::BTreeSet::new();
+    let mut pos = from;
+    let mut records = Vec::new();
+    while pos < end {
+        records.clear();
+        log.fetch(topic, p, pos, 1 << 20, &mut records)?;
+        let Some(last) = records.last() else { break };
+        pos = last.offset + 1;
+        keys.extend(records.iter().filter_map(|r| r.key.clone()));
+    }
+    let mut batch = BatchBuilder::new();
+    for k in &keys {
+        let value = backend.get(store.id, p, k)?;
+        batch.push(0, Some(k), value.as_deref(), &[]);
+    }
+    push_marker(&mut batch, 0, positions);
+    log.append(topic, p, &mut batch)?;
+    log.sync(topic, p)?;
+    let (_, new_end) = log.offsets(topic, p)?;
+    let mut meta = StateBatch::new();
+    meta.meta(ckpt_key, &new_end.to_le_bytes());
+    backend.commit(&meta)?;
+    tracing::info!(store = %store.name, partition = p, keys = keys.len(),
+        "repaired the changelog tail left by an interrupted commit");
+    Ok(())
+}
+
+/// Replays a changelog partition into an empty store partition. Returns the
+/// records applied and the positions of the last marker.
+fn rebuild(
+    log: &dyn Log,
+    backend: &dyn StateBackend,
+    store: &Registered,
+    topic: &str,
+    p: u32,
+    start: u64,
+    ckpt_key: &str,
+) -> Result<(u64, Option<Positions>)> {
+    let (_, end) = log.offsets(topic, p)?;
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut marker = None;
+    let mut applied = 0u64;
+    let mut pos = start;
+    let mut batch = StateBatch::new();
+    let mut records = Vec::new();
+    if start < end {
+        tracing::info!(store = %store.name, partition = p, records = end - start, "restoring from changelog {topic}");
+    }
+    let bar = progress_bar(end - start, &format!("restore {}/{p}", store.name));
+    while pos < end {
+        records.clear();
+        log.fetch(topic, p, pos, 4 << 20, &mut records)?;
+        let Some(last) = records.last() else { break };
+        pos = last.offset + 1;
+        for r in &records {
+            match (&r.key, &r.value) {
+                (None, Some(v)) if r.header(MARKER_HEADER).is_some() => {
+                    marker = Some(decode_positions(v)?)
+                }
+                (Some(k), Some(v)) => batch.put(store.id, p, k, v),
+                (Some(k), None) => batch.delete(store.id, p, k),
+                (None, _) => {}
+            }
+        }
+        applied += records.len() as u64;
+        if let Some(b) = &bar {
+            b.set_position(pos - start);
+        }
+        if batch.len() >= RESTORE_BATCH || pos >= end {
+            batch.meta(ckpt_key, &pos.to_le_bytes());
+            backend.commit(&batch)?;
+            batch.clear();
+        }
+        if last_report.elapsed() >= Duration::from_secs(2) {
+            last_report = Instant::now();
+            let rate = applied as f64 / started.elapsed().as_secs_f64();
+            tracing::info!(store = %store.name, partition = p, done = pos - start, total = end - start,
+                "restoring: {:.0} records/s", rate);
+        }
+    }
+    if batch.is_empty() {
+        batch.meta(ckpt_key, &pos.to_le_bytes());
+        backend.commit(&batch)?;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if applied > 0 {
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(store = %store.name, partition = p, records = applied,
+            "restored from changelog in {secs:.2}s ({:.0} records/s)", applied as f64 / secs.max(1e-9));
+    }
+    Ok((applied, marker))
+}

@@ -1,0 +1,101 @@
+//! # tributary-state
+//!
+//! Local state for Tributary's stateful operators: byte-level stores with
+//! one memory budget for the whole process, atomic commits, and a typed
+//! write cache. This crate knows nothing of topics: the runtime (crate
+//! `tributary`) turns the changes a [`WriteCache`] flushes into changelog
+//! records.
+//!
+//! - A [`StateBackend`] holds every store of a process. [`RocksState`] is one
+//!   RocksDB instance with a column family per store, keys prefixed by task
+//!   partition (so one task's state is one key range, dropped with a range
+//!   delete), one shared block cache and a write-buffer manager charged to
+//!   it: memory stays within [`StateConfig::memory_budget`] however many
+//!   stores and partitions there are. [`MemoryState`] is the same in memory,
+//!   for tests.
+//! - A [`StateBatch`] collects puts, deletes and metadata (input positions,
+//!   checkpoints) and is applied atomically by [`StateBackend::commit`]: state
+//!   and positions never disagree.
+//! - A [`WriteCache`] sits in front of a store inside a task and absorbs
+//!   repeated updates to hot keys between commits.
+//! - [`windowed`] lays window and session stores out over a store: one
+//!   range scan fetches a key's windows or sessions in a time range.
+//!
+//! ## Feature flags
+//!
+//! None. RocksDB is built without compression libraries.
+
+mod batch;
+mod cache;
+mod error;
+mod memory;
+mod rocks;
+pub mod windowed;
+
+pub use batch::{Op, StateBatch};
+pub use cache::WriteCache;
+pub use error::{Error, Result};
+pub use memory::MemoryState;
+pub use rocks::RocksState;
+
+/// Settings of the state backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateConfig {
+    /// Bytes of memory for the block cache and memtables of all stores
+    /// together (default 256 MiB).
+    pub memory_budget: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            memory_budget: 256 << 20,
+        }
+    }
+}
+
+/// Identifies a store inside a backend (an index assigned at open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreId(pub u32);
+
+/// Where a process keeps the state of all its tasks.
+pub trait StateBackend: Send + Sync + std::fmt::Debug {
+    /// The id of the store called `name`, if the backend was opened with it.
+    fn store_id(&self, name: &str) -> Option<StoreId>;
+
+    /// Names of the stores, in id order.
+    fn store_names(&self) -> Vec<String>;
+
+    /// The value of `key` in a store's partition.
+    fn get(&self, store: StoreId, partition: u32, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Visits a store partition's entries with `from <= key < to` in key
+    /// order, until `visit` returns false.
+    fn scan(
+        &self,
+        store: StoreId,
+        partition: u32,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()>;
+
+    /// A metadata value (positions, checkpoints) stored by a commit.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Applies a batch atomically: all of it or nothing.
+    fn commit(&self, batch: &StateBatch) -> Result<()>;
+
+    /// Deletes every entry of a store partition (when a task moves away or
+    /// its state is rebuilt).
+    fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()>;
+}
+
+/// The key under which a store partition's entries are kept: the partition
+/// (big-endian, so partitions are contiguous ranges) then the key.
+pub fn prefixed(partition: u32, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + key.len());
+    k.extend_from_slice(&partition.to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}

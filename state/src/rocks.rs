@@ -1,0 +1,274 @@
+//! State in one RocksDB instance per process.
+
+use crate::error::{Error, Result};
+use crate::{Op, StateBackend, StateBatch, StateConfig, StoreId, prefixed};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteBufferManager,
+};
+use std::path::{Path, PathBuf};
+
+/// Column family of metadata (positions, checkpoints).
+const META_CF: &str = "__tributary_meta";
+
+/// Every store of a process in one RocksDB database: a column family per
+/// store, keys prefixed by partition, and one memory budget shared by all
+/// (a block cache, with the memtables charged to it by a write-buffer
+/// manager).
+pub struct RocksState {
+    db: DB,
+    path: PathBuf,
+    names: Vec<String>,
+    // Kept alive for as long as the database uses them.
+    _cache: Cache,
+    _buffers: WriteBufferManager,
+}
+
+impl std::fmt::Debug for RocksState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksState")
+            .field("path", &self.path)
+            .field("stores", &self.names)
+            .finish()
+    }
+}
+
+impl RocksState {
+    /// Opens (creating if needed) the database at `path` with these stores.
+    /// Stores present on disk but not listed are kept, unused.
+    pub fn open(path: impl AsRef<Path>, stores: &[String], config: StateConfig) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let err = |source| Error::Rocks {
+            path: path.display().to_string(),
+            source,
+        };
+        let cache = Cache::new_lru_cache(config.memory_budget);
+        // Memtables may take up to half of the budget; their memory is
+        // charged to the block cache, so the total stays within the budget.
+        let buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            config.memory_budget / 2,
+            false,
+            cache.clone(),
+        );
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_bloom_filter(10.0, false);
+        let mut cf_opts = Options::default();
+        cf_opts.set_block_based_table_factory(&table);
+        cf_opts.set_write_buffer_manager(&buffers);
+        cf_opts.set_write_buffer_size((config.memory_budget / 8).clamp(1 << 20, 64 << 20));
+        let mut db_opts = cf_opts.clone();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_background_jobs(2);
+
+        let mut cfs: Vec<String> = DB::list_cf(&db_opts, &path).unwrap_or_default();
+        for name in stores
+            .iter()
+            .map(String::as_str)
+            .chain([META_CF, "default"])
+        {
+            if !cfs.iter().any(|c| c == name) {
+                cfs.push(name.to_owned());
+            }
+        }
+        let descriptors = cfs
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, cf_opts.clone()));
+        let db = DB::open_cf_descriptors(&db_opts, &path, descriptors).map_err(err)?;
+        tracing::info!(path = %path.display(), stores = ?stores, budget = config.memory_budget, "opened state");
+        Ok(RocksState {
+            db,
+            path,
+            names: stores.to_vec(),
+            _cache: cache,
+            _buffers: buffers,
+        })
+    }
+
+    /// Opens an existing database with every store it holds (for tools:
+    /// `tributary state`). Fails if there is no database at `path`.
+    pub fn open_existing(path: impl AsRef<Path>, config: StateConfig) -> Result<Self> {
+        let path = path.as_ref();
+        let names = DB::list_cf(&Options::default(), path).map_err(|source| Error::Rocks {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let stores: Vec<String> = names
+            .into_iter()
+            .filter(|n| n != META_CF && n != "default")
+            .collect();
+        Self::open(path, &stores, config)
+    }
+
+    fn err(&self, source: rocksdb::Error) -> Error {
+        Error::Rocks {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn cf(&self, store: StoreId) -> Result<&rocksdb::ColumnFamily> {
+        let name = self
+            .names
+            .get(store.0 as usize)
+            .ok_or_else(|| Error::UnknownStore(format!("#{}", store.0)))?;
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::UnknownStore(name.clone()))
+    }
+
+    fn meta_cf(&self) -> Result<&rocksdb::ColumnFamily> {
+        self.db
+            .cf_handle(META_CF)
+            .ok_or_else(|| Error::UnknownStore(META_CF.into()))
+    }
+
+    /// Bytes of memory RocksDB reports for memtables and the block cache.
+    pub fn memory_usage(&self) -> u64 {
+        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        prop("rocksdb.cur-size-all-mem-tables") + prop("rocksdb.block-cache-usage")
+    }
+}
+
+impl StateBackend for RocksState {
+    fn store_id(&self, name: &str) -> Option<StoreId> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| StoreId(i as u32))
+    }
+
+    fn store_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn get(&self, store: StoreId, partition: u32, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let cf = self.cf(store)?;
+        self.db
+            .get_cf(cf, prefixed(partition, key))
+            .map_err(|e| self.err(e))
+    }
+
+    fn scan(
+        &self,
+        store: StoreId,
+        partition: u32,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let cf = self.cf(store)?;
+        let lo = prefixed(partition, from.unwrap_or_default());
+        let hi = match to {
+            Some(t) => Some(prefixed(partition, t)),
+            None => partition.checked_add(1).map(|p| p.to_be_bytes().to_vec()),
+        };
+        let mut opts = rocksdb::ReadOptions::default();
+        if let Some(hi) = hi {
+            opts.set_iterate_upper_bound(hi);
+        }
+        let iter = self.db.iterator_cf_opt(
+            cf,
+            opts,
+            rocksdb::IteratorMode::From(&lo, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !visit(&k[4..], &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.db
+            .get_cf(self.meta_cf()?, key)
+            .map_err(|e| self.err(e))
+    }
+
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        let meta = self.meta_cf()?;
+        for op in batch.ops() {
+            match op? {
+                Op::Put {
+                    store,
+                    partition,
+                    key,
+                    value,
+                } => wb.put_cf(self.cf(store)?, prefixed(partition, key), value),
+                Op::Delete {
+                    store,
+                    partition,
+                    key,
+                } => wb.delete_cf(self.cf(store)?, prefixed(partition, key)),
+                Op::Meta { key, value } => wb.put_cf(meta, key, value),
+            }
+        }
+        self.db.write(wb).map_err(|e| self.err(e))
+    }
+
+    fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()> {
+        let cf = self.cf(store)?;
+        let from = partition.to_be_bytes();
+        match partition.checked_add(1) {
+            Some(p) => self.db.delete_range_cf(cf, from, p.to_be_bytes()),
+            None => self.db.delete_range_cf(cf, from.as_slice(), &[0xff; 5][..]),
+        }
+        .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_backend(b: &dyn StateBackend) {
+        let s = b.store_id("counts").unwrap();
+        let mut batch = StateBatch::new();
+        batch.put(s, 0, b"a", b"1");
+        batch.put(s, 0, b"b", b"2");
+        batch.put(s, 1, b"a", b"10");
+        batch.meta("pos", b"7");
+        b.commit(&batch).unwrap();
+        assert_eq!(b.get(s, 0, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(b.get(s, 1, b"a").unwrap().as_deref(), Some(&b"10"[..]));
+        assert_eq!(b.meta("pos").unwrap().as_deref(), Some(&b"7"[..]));
+        let mut seen = Vec::new();
+        b.scan(s, 0, None, None, &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ]
+        );
+        let mut batch = StateBatch::new();
+        batch.delete(s, 0, b"a");
+        b.commit(&batch).unwrap();
+        assert_eq!(b.get(s, 0, b"a").unwrap(), None);
+        b.drop_partition(s, 1).unwrap();
+        assert_eq!(b.get(s, 1, b"a").unwrap(), None);
+        assert_eq!(b.get(s, 0, b"b").unwrap().as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn rocks_and_memory_backends_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = vec!["counts".to_string(), "other".to_string()];
+        check_backend(&RocksState::open(dir.path(), &stores, StateConfig::default()).unwrap());
+        check_backend(&crate::MemoryState::new(&stores));
+        // Reopening keeps data.
+        let again = RocksState::open(dir.path(), &stores, StateConfig::default()).unwrap();
+        assert_eq!(
+            again.get(StoreId(0), 0, b"b").unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
+    }
+}
