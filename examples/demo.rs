@@ -8,7 +8,7 @@
 //! continues from its committed positions.
 //!
 //! ```text
-//! cargo run --release -p tributary-examples --example demo [-- --records N --dir DIR]
+//! scripts/demo.sh [--records N --dir DIR]      # = cargo run -p tributary-examples --example demo
 //! ```
 
 use anyhow::{Context, Result};

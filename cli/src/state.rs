@@ -120,7 +120,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn hex_decode(s: &str) -> Result<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         bail!("hex key has an odd number of digits");
     }
     (0..s.len())

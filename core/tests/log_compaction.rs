@@ -6,6 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 use tributary::log::{EmbeddedLog, Log, TopicConfig};
 
+/// Latest (offset, value) per key; `None` keys are the markers.
+type Latest = BTreeMap<Option<Vec<u8>>, (u64, Option<Vec<u8>>)>;
+
 #[test]
 fn compaction_keeps_the_latest_record_per_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -13,7 +16,7 @@ fn compaction_keeps_the_latest_record_per_key() {
     log.create_topic("c", &TopicConfig::new(1).segment_bytes(2048).compacted())
         .unwrap();
     // The model: latest (offset, value) per key; None keys are markers.
-    let mut latest: BTreeMap<Option<Vec<u8>>, (u64, Option<Vec<u8>>)> = BTreeMap::new();
+    let mut latest = Latest::new();
     let mut offset = 0u64;
     for round in 0..60u64 {
         let mut recs = Vec::new();
@@ -46,7 +49,7 @@ fn compaction_keeps_the_latest_record_per_key() {
             "offsets increase"
         );
         // Records are either the latest of their key, or in the active segment.
-        let mut seen: BTreeMap<Option<Vec<u8>>, (u64, Option<Vec<u8>>)> = BTreeMap::new();
+        let mut seen = Latest::new();
         for r in &all {
             seen.insert(
                 r.key.as_ref().map(|k| k.to_vec()),

@@ -65,17 +65,7 @@ fn child_process_entry() {
 }
 
 fn spawn_child(dir: &std::path::Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+    common::spawn_self("child_process_entry", CHILD_ENV, dir)
 }
 
 fn produce(log: &EmbeddedLog, from: u64, to: u64) {

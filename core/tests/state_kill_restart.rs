@@ -3,10 +3,12 @@
 //! reference computes: state and input positions commit atomically, so
 //! nothing is counted twice or lost.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 use tributary::codec::Json;
@@ -69,17 +71,7 @@ fn child_process_entry() {
 }
 
 fn spawn(dir: &std::path::Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+    common::spawn_self("child_process_entry", CHILD_ENV, dir)
 }
 
 /// Appends `n` payments with keys drawn from `rng`; adds them to `reference`.

@@ -43,25 +43,7 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         key: &K,
         load: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<Option<&V>, E> {
-        Ok(self.slot(key, load)?.value.as_ref())
-    }
-
-    fn slot<E>(
-        &mut self,
-        key: &K,
-        load: impl FnOnce() -> Result<Option<V>, E>,
-    ) -> Result<&mut Entry<V>, E> {
-        if !self.entries.contains_key(key) {
-            let value = load()?;
-            self.entries.insert(
-                key.clone(),
-                Entry {
-                    value,
-                    dirty: false,
-                },
-            );
-        }
-        Ok(self.entries.get_mut(key).expect("inserted above"))
+        Ok(slot(&mut self.entries, key, load)?.value.as_ref())
     }
 
     /// The value of `key` for update, loading it on a miss; the entry is
@@ -71,17 +53,7 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         key: &K,
         load: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<&mut Option<V>, E> {
-        if !self.entries.contains_key(key) {
-            let value = load()?;
-            self.entries.insert(
-                key.clone(),
-                Entry {
-                    value,
-                    dirty: false,
-                },
-            );
-        }
-        let e = self.entries.get_mut(key).expect("inserted above");
+        let e = slot(&mut self.entries, key, load)?;
         if !e.dirty {
             e.dirty = true;
             self.dirty += 1;
@@ -111,6 +83,25 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         self.entries.clear();
         self.dirty = 0;
     }
+}
+
+/// The entry of `key`, loaded with `load` on a miss.
+fn slot<'a, K: Hash + Eq + Clone, V, E>(
+    entries: &'a mut HashMap<K, Entry<V>>,
+    key: &K,
+    load: impl FnOnce() -> Result<Option<V>, E>,
+) -> Result<&'a mut Entry<V>, E> {
+    if !entries.contains_key(key) {
+        let value = load()?;
+        entries.insert(
+            key.clone(),
+            Entry {
+                value,
+                dirty: false,
+            },
+        );
+    }
+    Ok(entries.get_mut(key).expect("inserted above"))
 }
 
 #[cfg(test)]

@@ -91,6 +91,21 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()>;
 }
 
+/// The stored-key range `[lo, hi)` of a store partition's entries with
+/// `from <= key < to` (`hi` is `None` for the last partition, unbounded).
+pub(crate) fn partition_range(
+    partition: u32,
+    from: Option<&[u8]>,
+    to: Option<&[u8]>,
+) -> (Vec<u8>, Option<Vec<u8>>) {
+    let lo = prefixed(partition, from.unwrap_or_default());
+    let hi = match to {
+        Some(t) => Some(prefixed(partition, t)),
+        None => partition.checked_add(1).map(|p| p.to_be_bytes().to_vec()),
+    };
+    (lo, hi)
+}
+
 /// The key under which a store partition's entries are kept: the partition
 /// (big-endian, so partitions are contiguous ranges) then the key.
 pub fn prefixed(partition: u32, key: &[u8]) -> Vec<u8> {

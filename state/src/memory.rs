@@ -1,7 +1,7 @@
 //! State in memory, for tests and the TestDriver.
 
 use crate::error::{Error, Result};
-use crate::{Op, StateBackend, StateBatch, StoreId, prefixed};
+use crate::{Op, StateBackend, StateBatch, StoreId, partition_range, prefixed};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::RwLock;
@@ -78,14 +78,8 @@ impl StateBackend for MemoryState {
             .stores
             .get(store.0 as usize)
             .ok_or_else(|| Error::UnknownStore(format!("#{}", store.0)))?;
-        let lo = prefixed(partition, from.unwrap_or_default());
-        let hi = match to {
-            Some(t) => Bound::Excluded(prefixed(partition, t)),
-            None => match partition.checked_add(1) {
-                Some(p) => Bound::Excluded(p.to_be_bytes().to_vec()),
-                None => Bound::Unbounded,
-            },
-        };
+        let (lo, hi) = partition_range(partition, from, to);
+        let hi = hi.map_or(Bound::Unbounded, Bound::Excluded);
         for (k, v) in s.range((Bound::Included(lo), hi)) {
             if !visit(&k[4..], v) {
                 break;

@@ -1,7 +1,7 @@
 //! State in one RocksDB instance per process.
 
 use crate::error::{Error, Result};
-use crate::{Op, StateBackend, StateBatch, StateConfig, StoreId, prefixed};
+use crate::{Op, StateBackend, StateBatch, StateConfig, StoreId, partition_range, prefixed};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteBufferManager,
 };
@@ -159,11 +159,7 @@ impl StateBackend for RocksState {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         let cf = self.cf(store)?;
-        let lo = prefixed(partition, from.unwrap_or_default());
-        let hi = match to {
-            Some(t) => Some(prefixed(partition, t)),
-            None => partition.checked_add(1).map(|p| p.to_be_bytes().to_vec()),
-        };
+        let (lo, hi) = partition_range(partition, from, to);
         let mut opts = rocksdb::ReadOptions::default();
         if let Some(hi) = hi {
             opts.set_iterate_upper_bound(hi);

@@ -32,3 +32,14 @@ pub fn read_all(log: &dyn Log, topic: &str, partition: u32) -> Vec<Record> {
     }
     out
 }
+
+/// Starts this test binary again, running only the test `entry` with `env`
+/// set to `dir`: how tests run an application in a process they can kill.
+pub fn spawn_self(entry: &str, env: &str, dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", entry, "--nocapture", "--test-threads=1"])
+        .env(env, dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
