@@ -8,16 +8,19 @@ struct Entry<V> {
     /// `None`: the key is absent (deleted or never set).
     value: Option<V>,
     dirty: bool,
+    /// Used since the last flush (eviction keeps these).
+    touched: bool,
 }
 
 /// Typed entries of one store partition, held by one task. Reads go to the
 /// cache first; writes only mark entries dirty. At commit,
 /// [`flush`](Self::flush) hands every dirty entry to the caller (to write to
 /// the state batch and the changelog) once, however many times it changed.
-/// Clean entries are evicted when the cache holds more than its capacity.
+/// When the cache holds more than its capacity after a flush, the entries
+/// not used since the previous flush are evicted (the hot keys stay).
 #[derive(Debug)]
 pub struct WriteCache<K, V> {
-    entries: HashMap<K, Entry<V>>,
+    entries: HashMap<K, Entry<V>, ahash::RandomState>,
     dirty: usize,
     capacity: usize,
 }
@@ -26,7 +29,7 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
     /// A cache keeping at most about `capacity` clean entries.
     pub fn new(capacity: usize) -> Self {
         WriteCache {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             dirty: 0,
             capacity,
         }
@@ -73,7 +76,13 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         }
         self.dirty = 0;
         if self.entries.len() > self.capacity {
-            self.entries.clear();
+            self.entries.retain(|_, e| e.touched);
+            if self.entries.len() > self.capacity {
+                self.entries.clear();
+            }
+        }
+        for e in self.entries.values_mut() {
+            e.touched = false;
         }
         Ok(())
     }
@@ -87,7 +96,7 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
 
 /// The entry of `key`, loaded with `load` on a miss.
 fn slot<'a, K: Hash + Eq + Clone, V, E>(
-    entries: &'a mut HashMap<K, Entry<V>>,
+    entries: &'a mut HashMap<K, Entry<V>, ahash::RandomState>,
     key: &K,
     load: impl FnOnce() -> Result<Option<V>, E>,
 ) -> Result<&'a mut Entry<V>, E> {
@@ -98,10 +107,13 @@ fn slot<'a, K: Hash + Eq + Clone, V, E>(
             Entry {
                 value,
                 dirty: false,
+                touched: true,
             },
         );
     }
-    Ok(entries.get_mut(key).expect("inserted above"))
+    let e = entries.get_mut(key).expect("inserted above");
+    e.touched = true;
+    Ok(e)
 }
 
 #[cfg(test)]

@@ -101,6 +101,53 @@ impl RocksState {
         Self::open(path, &stores, config)
     }
 
+    /// Applies a batch; `logged` writes the WAL too (else only memtables,
+    /// which a crash loses: for rebuilds that are redone from scratch).
+    fn write(&self, batch: &StateBatch, logged: bool) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        let meta = self.meta_cf()?;
+        // Column families resolved once per batch; keys built in one buffer.
+        let mut cfs = Vec::with_capacity(self.names.len());
+        for i in 0..self.names.len() {
+            cfs.push(self.cf(StoreId(i as u32))?);
+        }
+        let cf = |s: StoreId| {
+            cfs.get(s.0 as usize)
+                .copied()
+                .ok_or_else(|| Error::UnknownStore(format!("#{}", s.0)))
+        };
+        let mut key = Vec::new();
+        for op in batch.ops() {
+            match op? {
+                Op::Put {
+                    store,
+                    partition,
+                    key: k,
+                    value,
+                } => {
+                    key.clear();
+                    key.extend_from_slice(&partition.to_be_bytes());
+                    key.extend_from_slice(k);
+                    wb.put_cf(cf(store)?, &key, value);
+                }
+                Op::Delete {
+                    store,
+                    partition,
+                    key: k,
+                } => {
+                    key.clear();
+                    key.extend_from_slice(&partition.to_be_bytes());
+                    key.extend_from_slice(k);
+                    wb.delete_cf(cf(store)?, &key);
+                }
+                Op::Meta { key, value } => wb.put_cf(meta, key, value),
+            }
+        }
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.disable_wal(!logged);
+        self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
+    }
+
     fn err(&self, source: rocksdb::Error) -> Error {
         Error::Rocks {
             path: self.path.display().to_string(),
@@ -185,25 +232,25 @@ impl StateBackend for RocksState {
     }
 
     fn commit(&self, batch: &StateBatch) -> Result<()> {
-        let mut wb = WriteBatch::default();
-        let meta = self.meta_cf()?;
-        for op in batch.ops() {
-            match op? {
-                Op::Put {
-                    store,
-                    partition,
-                    key,
-                    value,
-                } => wb.put_cf(self.cf(store)?, prefixed(partition, key), value),
-                Op::Delete {
-                    store,
-                    partition,
-                    key,
-                } => wb.delete_cf(self.cf(store)?, prefixed(partition, key)),
-                Op::Meta { key, value } => wb.put_cf(meta, key, value),
-            }
+        self.write(batch, true)
+    }
+
+    fn commit_unlogged(&self, batch: &StateBatch) -> Result<()> {
+        self.write(batch, false)
+    }
+
+    fn flush(&self) -> Result<()> {
+        let mut cfs = Vec::new();
+        for name in &self.names {
+            cfs.push(
+                self.db
+                    .cf_handle(name)
+                    .ok_or_else(|| Error::UnknownStore(name.clone()))?,
+            );
         }
-        self.db.write(wb).map_err(|e| self.err(e))
+        self.db
+            .flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())
+            .map_err(|e| self.err(e))
     }
 
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()> {

@@ -236,9 +236,10 @@ fn rebuild(
         if let Some(b) = &bar {
             b.set_position(pos - start);
         }
-        if batch.len() >= RESTORE_BATCH || pos >= end {
-            batch.meta(ckpt_key, &pos.to_le_bytes());
-            backend.commit(&batch)?;
+        if batch.len() >= RESTORE_BATCH {
+            // Unlogged: a crash mid-restore leaves no checkpoint, so the
+            // next start drops the partition and restores it again.
+            backend.commit_unlogged(&batch)?;
             batch.clear();
         }
         if last_report.elapsed() >= Duration::from_secs(2) {
@@ -248,10 +249,11 @@ fn rebuild(
                 "restoring: {:.0} records/s", rate);
         }
     }
-    if batch.is_empty() {
-        batch.meta(ckpt_key, &pos.to_le_bytes());
-        backend.commit(&batch)?;
-    }
+    backend.commit_unlogged(&batch)?;
+    backend.flush()?;
+    let mut checkpoint = StateBatch::new();
+    checkpoint.meta(ckpt_key, &pos.to_le_bytes());
+    backend.commit(&checkpoint)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
