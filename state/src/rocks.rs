@@ -61,6 +61,9 @@ impl RocksState {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_background_jobs(2);
+        // Unlogged writes (restores) and their checkpoints live in different
+        // column families: flushing them together keeps them consistent.
+        db_opts.set_atomic_flush(true);
 
         let mut cfs: Vec<String> = DB::list_cf(&db_opts, &path).unwrap_or_default();
         for name in stores

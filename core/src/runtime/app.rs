@@ -244,7 +244,7 @@ impl App {
             fetch_max_bytes: self.config.fetch_max_bytes,
             max_poll_records: self.config.max_poll_records,
         };
-        let mut tasks = Vec::new();
+        let mut ids = Vec::new();
         for sub in 0..self.topology.sub_topology_count() {
             let sources = self.topology.sources_of(sub);
             let n = sources
@@ -253,20 +253,54 @@ impl App {
                 .max()
                 .copied();
             for partition in 0..n.unwrap_or(0) {
-                let id = TaskId {
-                    sub_topology: sub,
-                    partition,
-                };
-                tasks.push(Task::new(
-                    id,
-                    &sources,
-                    &self.partitions,
-                    settings.clone(),
-                    &committed,
-                    self.log.as_ref(),
-                    self.state.as_ref(),
-                )?);
+                ids.push((
+                    TaskId {
+                        sub_topology: sub,
+                        partition,
+                    },
+                    sources.clone(),
+                ));
             }
+        }
+        // Tasks are created (and their state restored) on `threads` threads.
+        let threads = self.config.threads.clamp(1, ids.len().max(1));
+        let create = |(id, sources): &(TaskId, Vec<crate::topology::SourceSpec>)| {
+            Task::new(
+                *id,
+                sources,
+                &self.partitions,
+                settings.clone(),
+                &committed,
+                self.log.as_ref(),
+                self.state.as_ref(),
+            )
+        };
+        let chunks: Vec<Result<Vec<Task>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<_> = ids.iter().skip(t).step_by(threads).collect();
+                    scope.spawn(move || mine.into_iter().map(create).collect::<Result<Vec<Task>>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Runtime("task creation panicked".into())))
+                })
+                .collect()
+        });
+        let mut tasks = Vec::with_capacity(ids.len());
+        for chunk in chunks {
+            tasks.extend(chunk?);
+        }
+        tasks.sort_by_key(|t| t.id);
+        // Restores write without the write-ahead log; make them durable
+        // before the first commit.
+        if let Some(state) = &self.state
+            && tasks.iter().any(|t| t.restored > 0)
+        {
+            state.flush()?;
         }
         Ok(tasks)
     }

@@ -249,11 +249,11 @@ fn rebuild(
                 "restoring: {:.0} records/s", rate);
         }
     }
+    // The checkpoint goes unlogged with the last entries: column families
+    // flush atomically, so a crash keeps both or neither, and the
+    // application flushes once all tasks are restored, before any commit.
+    batch.meta(ckpt_key, &pos.to_le_bytes());
     backend.commit_unlogged(&batch)?;
-    backend.flush()?;
-    let mut checkpoint = StateBatch::new();
-    checkpoint.meta(ckpt_key, &pos.to_le_bytes());
-    backend.commit(&checkpoint)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
