@@ -34,6 +34,8 @@ pub(crate) struct Partition {
     fsync: FsyncPolicy,
     segments: Vec<Segment>,
     writer: Option<Writer>,
+    /// Bytes of the sealed segments right after the last compaction.
+    compacted_bytes: u64,
 }
 
 impl Partition {
@@ -55,6 +57,7 @@ impl Partition {
             fsync,
             segments,
             writer: None,
+            compacted_bytes: 0,
         })
     }
 
@@ -165,8 +168,15 @@ impl Partition {
             base,
             self.config.is_compacted(),
         )?);
-        if self.config.is_compacted() {
+        // Compact when the sealed segments have grown to twice their size
+        // after the last compaction (plus a segment): the cost of rereading
+        // the partition is then spread over as much new data.
+        let sealed: u64 = self.segments.iter().rev().skip(1).map(|s| s.size).sum();
+        if self.config.is_compacted()
+            && sealed > 2 * self.compacted_bytes + self.config.segment_bytes
+        {
             self.compact()?;
+            self.compacted_bytes = self.segments.iter().rev().skip(1).map(|s| s.size).sum();
         }
         self.enforce_retention(now_millis())
     }
