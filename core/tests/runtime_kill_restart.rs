@@ -112,17 +112,7 @@ fn sigkill_and_restart_loses_nothing() {
         produced += per_round;
     }
     // Drain: run to the end in this process.
-    let app = App::new(
-        topology(),
-        Arc::new(EmbeddedLog::open(dir.path()).unwrap()),
-        config(),
-    )
-    .unwrap();
-    let running = app.start().unwrap();
-    running
-        .wait_until_caught_up(Duration::from_secs(120))
-        .unwrap();
-    running.shutdown().unwrap();
+    drain(dir.path());
 
     let reader = EmbeddedLog::open(dir.path()).unwrap();
     let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
@@ -211,15 +201,18 @@ fn sigterm_commits_and_exits_cleanly() {
         "every processed input is committed on shutdown"
     );
     // A restart finds nothing to do.
-    let app = App::new(
-        topology(),
-        Arc::new(EmbeddedLog::open(dir.path()).unwrap()),
-        config(),
-    )
-    .unwrap();
-    let running = app.start().unwrap();
-    running
-        .wait_until_caught_up(Duration::from_secs(30))
+    assert_eq!(drain(dir.path()).records_in, 0);
+}
+
+/// Runs the application in this process until it has processed everything.
+fn drain(dir: &std::path::Path) -> tributary::runtime::Stats {
+    let log = Arc::new(EmbeddedLog::open(dir).unwrap());
+    let running = App::new(topology(), log, config())
+        .unwrap()
+        .start()
         .unwrap();
-    assert_eq!(running.shutdown().unwrap().records_in, 0);
+    running
+        .wait_until_caught_up(Duration::from_secs(120))
+        .unwrap();
+    running.shutdown().unwrap()
 }
