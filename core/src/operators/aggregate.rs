@@ -29,8 +29,14 @@ where
                 Ok(slot) => slot,
                 Err(e) => return ctx.fail(e),
             };
-            let new = (self.fold)(&key, value, slot.take());
+            let old = slot.take();
+            let existed = old.is_some();
+            let new = (self.fold)(&key, value, old);
             slot.clone_from(&new);
+            if !existed && new.is_none() {
+                // Deleting an absent key changes nothing downstream.
+                return;
+            }
             new
         };
         self.next.process(ctx, key, new);

@@ -14,8 +14,11 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod branch;
+pub(crate) mod clock;
+pub(crate) mod join;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod window;
 
 use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
@@ -109,6 +112,16 @@ impl<K: Data, V: Data> Processor<K, V> for Fanout<K, V> {
     }
 }
 
+/// A processor shared with the task (which calls it when time passes) or
+/// between the inputs of a join.
+pub(crate) struct Shared<P: ?Sized>(pub(crate) Arc<Mutex<P>>);
+
+impl<K, V, P: Processor<K, V> + ?Sized> Processor<K, V> for Shared<P> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        crate::store::lock(&self.0).process(ctx, key, value);
+    }
+}
+
 /// A generic operator: `body` gets each record and the next processor.
 pub(crate) struct Op<B, K2, V2> {
     pub(crate) body: Arc<B>,
@@ -139,6 +152,11 @@ pub(crate) struct TaskInit<'a> {
     pub(crate) state: Option<&'a std::sync::Arc<dyn tributary_state::StateBackend>>,
     /// The task's stores, created by the operators that use them.
     pub(crate) stores: crate::store::Registry,
+    /// Operators to call when time passes.
+    pub(crate) timers: Vec<Arc<Mutex<dyn clock::TimeDriven>>>,
+    /// Operators with several inputs, by node, so that each input's
+    /// factory finds the one instance of the task.
+    pub(crate) shared: HashMap<usize, Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl TaskInit<'_> {
@@ -155,6 +173,32 @@ impl TaskInit<'_> {
     }
 
     /// The output slot for `topic`, registering it on first use.
+    /// The task's instance of the multi-input operator of node `node`,
+    /// made by `make` on first use.
+    pub(crate) fn shared<T: Send + 'static>(
+        &mut self,
+        node: usize,
+        make: impl FnOnce(&mut Self) -> Result<Arc<Mutex<T>>>,
+    ) -> Result<Arc<Mutex<T>>> {
+        if let Some(op) = self.shared.get(&node) {
+            return Arc::clone(op)
+                .downcast::<Mutex<T>>()
+                .map_err(|_| Error::Runtime(format!("operator {node} has two types")));
+        }
+        let op = make(self)?;
+        self.shared.insert(
+            node,
+            Arc::clone(&op) as Arc<dyn std::any::Any + Send + Sync>,
+        );
+        Ok(op)
+    }
+
+    /// Registers an operator to be called when the watermark moves and on
+    /// every poll.
+    pub(crate) fn on_time(&mut self, op: Arc<Mutex<dyn clock::TimeDriven>>) {
+        self.timers.push(op);
+    }
+
     pub(crate) fn output(&mut self, topic: &str) -> Result<usize> {
         if let Some(i) = self.outputs.iter().position(|(t, _)| t == topic) {
             return Ok(i);
@@ -183,6 +227,16 @@ pub(crate) struct Output {
 pub(crate) struct Ctx {
     /// Event time of the record being processed.
     pub(crate) timestamp: i64,
+    /// Index of the input the record came from.
+    pub(crate) input: usize,
+    /// Offset of the record in its input.
+    pub(crate) offset: u64,
+    /// The task's event-time clock.
+    pub(crate) clock: clock::Clock,
+    /// Wall-clock time of the current poll, in ms since the epoch.
+    pub(crate) now: i64,
+    /// Records dropped because they arrived after their window closed.
+    pub(crate) late_dropped: u64,
     pub(crate) outputs: Vec<Output>,
     /// First error raised by a processor (encoding); the task stops on it.
     pub(crate) error: Option<Error>,
@@ -191,9 +245,14 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn new(outputs: &[(String, u32)]) -> Self {
+    pub(crate) fn new(outputs: &[(String, u32)], clock: clock::Clock) -> Self {
         Ctx {
             timestamp: 0,
+            input: 0,
+            offset: 0,
+            clock,
+            now: 0,
+            late_dropped: 0,
             outputs: outputs
                 .iter()
                 .map(|(t, n)| Output {

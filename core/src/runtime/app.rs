@@ -45,6 +45,9 @@ pub struct App {
     partitions: HashMap<String, u32>,
 }
 
+/// The loaders of an application's global tables.
+pub(crate) type Globals = Arc<[Arc<dyn crate::topology::global::GlobalLoader>]>;
+
 /// Counters of a stopped application.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -54,6 +57,9 @@ pub struct Stats {
     pub dead_lettered: u64,
     /// Changelog records replayed to restore state at start.
     pub restored: u64,
+    /// Records dropped because they arrived after their window (plus grace)
+    /// had closed, and no late-record output was declared.
+    pub late_dropped: u64,
 }
 
 impl App {
@@ -112,7 +118,8 @@ impl App {
         let external = topology
             .source_topics()
             .into_iter()
-            .chain(topology.sink_topics());
+            .chain(topology.sink_topics())
+            .chain(topology.global_topics());
         for topic in external {
             match log.topic_config(&topic) {
                 Ok(c) => {
@@ -129,9 +136,27 @@ impl App {
             problems.dedup();
             return Err(Error::Topology(problems));
         }
-        // Internal topics get as many partitions as the largest input of the
-        // sub-topology writing them; resolve chains of them to a fixed point.
+        // A repartition topic joined with topics of the user's takes their
+        // partition count (co-partitioning); other internal topics get as
+        // many partitions as the largest input of the sub-topology writing
+        // them, resolved through chains of them to a fixed point.
         let writers = topology.internal_writers();
+        let joins = topology.join_inputs();
+        for (_, sides) in &joins {
+            let topics: Vec<&String> = sides.iter().flatten().collect();
+            let user = topics
+                .iter()
+                .filter_map(|t| partitions.get(*t))
+                .max()
+                .copied();
+            if let Some(n) = user {
+                for t in topics {
+                    if writers.iter().any(|(w, _)| w == t) {
+                        partitions.entry(t.clone()).or_insert(n);
+                    }
+                }
+            }
+        }
         loop {
             let mut changed = false;
             for (topic, sub) in &writers {
@@ -164,6 +189,7 @@ impl App {
                 )]));
             }
         }
+        co_partitioned(&joins, &partitions)?;
         // Changelogs have one partition per task of the sub-topology owning the store.
         for (store, sub) in topology.store_owners() {
             let n = topology
@@ -234,6 +260,29 @@ impl App {
     }
 
     /// Creates every task, positioned at its committed offsets.
+    /// The application's global tables, loaded to the end of their topics.
+    pub(crate) fn globals(&self) -> Result<Globals> {
+        let loaders: Globals = self.topology.global_loaders().into();
+        for g in loaders.iter() {
+            let started = Instant::now();
+            let mut n = 0;
+            loop {
+                let applied = g.poll(self.log.as_ref())?;
+                if applied == 0 {
+                    break;
+                }
+                n += applied;
+            }
+            tracing::info!(
+                topic = g.topic(),
+                records = n,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "global table loaded"
+            );
+        }
+        Ok(loaders)
+    }
+
     pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
         let committed = self.log.committed_offsets(&self.group)?;
         let settings = TaskSettings {
@@ -243,6 +292,8 @@ impl App {
             dead_letter_topic: self.config.dead_letter_topic.clone(),
             fetch_max_bytes: self.config.fetch_max_bytes,
             max_poll_records: self.config.max_poll_records,
+            out_of_orderness: millis(self.config.max_out_of_orderness),
+            idle_timeout: millis(self.config.idle_timeout),
         };
         let mut ids = Vec::new();
         for sub in 0..self.topology.sub_topology_count() {
@@ -307,6 +358,7 @@ impl App {
 
     /// Starts the worker threads.
     pub fn start(self) -> Result<RunningApp> {
+        let globals = self.globals()?;
         let tasks = self.tasks()?;
         let threads = self.config.threads.min(tasks.len().max(1));
         let mut per_worker: Vec<Vec<Task>> = (0..threads).map(|_| Vec::new()).collect();
@@ -325,9 +377,10 @@ impl App {
                 Arc::clone(&shared),
             );
             let interval = self.config.commit_interval;
+            let globals = Arc::clone(&globals);
             let handle = std::thread::Builder::new()
                 .name(format!("tributary-worker-{i}"))
-                .spawn(move || worker::run(i, tasks, log, group, interval, shared))
+                .spawn(move || worker::run(i, tasks, &globals, log, group, interval, shared))
                 .map_err(|e| Error::io("spawning a worker thread", e))?;
             handles.push(handle);
         }
@@ -495,6 +548,49 @@ impl RunningApp {
                 .iter()
                 .map(|w| w.restored.load(Ordering::Relaxed))
                 .sum(),
+            late_dropped: self
+                .shared
+                .workers
+                .iter()
+                .map(|w| w.late_dropped.load(Ordering::Relaxed))
+                .sum(),
         })
     }
+}
+
+/// Checks that the inputs of every join have the same partition count.
+fn co_partitioned(
+    joins: &[(String, Vec<Vec<String>>)],
+    partitions: &HashMap<String, u32>,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    for (name, sides) in joins {
+        let counts: Vec<(&String, u32)> = sides
+            .iter()
+            .flatten()
+            .filter_map(|t| partitions.get(t).map(|n| (t, *n)))
+            .collect();
+        if counts.windows(2).any(|w| w[0].1 != w[1].1) {
+            let list: Vec<String> = counts
+                .iter()
+                .map(|(t, n)| format!("'{t}' has {n}"))
+                .collect();
+            problems.push(format!(
+                "join '{name}' needs co-partitioned inputs, but {}: give the topics the same \
+                 number of partitions, or re-key one side with key_by(...) (its repartition \
+                 topic is sized to match), or join a global table instead",
+                list.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Topology(problems))
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

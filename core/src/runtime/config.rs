@@ -64,6 +64,13 @@ pub struct Config {
     /// Memory for all state stores of the process together, in bytes
     /// (RocksDB block cache and memtables; default 256 MiB).
     pub state_memory: usize,
+    /// How far behind the largest event time seen a record may arrive and
+    /// still count as on time: the watermark trails the inputs by this
+    /// much (default 0, as Kafka Streams' stream time).
+    pub max_out_of_orderness: Duration,
+    /// An input partition with nothing to read for this long stops holding
+    /// the watermark back until records arrive on it again (default 1 s).
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -80,6 +87,8 @@ impl Default for Config {
             state_dir: std::path::PathBuf::from("tributary-state"),
             replay_from: None,
             state_memory: tributary_state::StateConfig::default().memory_budget,
+            max_out_of_orderness: Duration::ZERO,
+            idle_timeout: Duration::from_secs(1),
         }
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod task;
 pub(crate) mod worker;
 
 pub use app::{App, RunningApp, Stats};
+pub(crate) use app::{Globals, millis};
 pub use config::{Config, OffsetReset, OnDecodeError, dead_letter_headers};
 pub use reset::{ReplayFrom, ResetReport, is_internal_topic, reset_application};
 pub use task::TaskId;

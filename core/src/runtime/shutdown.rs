@@ -13,6 +13,8 @@ pub(crate) struct WorkerStatus {
     pub(crate) idle: AtomicBool,
     /// Records dead-lettered (set when the worker stops).
     pub(crate) dead_lettered: AtomicU64,
+    /// Records dropped as late (set when the worker stops).
+    pub(crate) late_dropped: AtomicU64,
     /// Changelog records replayed to restore state (set when the worker starts).
     pub(crate) restored: AtomicU64,
 }

@@ -12,6 +12,7 @@ use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
+use crate::operators::clock::{Clock, TimeDriven};
 use crate::operators::source::SourceProcessor;
 use crate::operators::{Ctx, TaskInit};
 use crate::record::{Header, Record};
@@ -50,6 +51,11 @@ pub(crate) struct TaskSettings {
     pub(crate) dead_letter_topic: Option<String>,
     pub(crate) fetch_max_bytes: usize,
     pub(crate) max_poll_records: usize,
+    /// Allowed lateness of records behind the largest event time, in ms.
+    pub(crate) out_of_orderness: i64,
+    /// An input with nothing to read for this long (ms) stops holding the
+    /// watermark back.
+    pub(crate) idle_timeout: i64,
 }
 
 struct Input {
@@ -61,6 +67,8 @@ struct Input {
     buffer: Vec<Record>,
     cursor: usize,
     source: Box<dyn SourceProcessor>,
+    /// Wall-clock time since which the input has had nothing to read.
+    empty_since: Option<i64>,
 }
 
 impl Input {
@@ -81,6 +89,10 @@ pub(crate) struct Task {
     changelog: BatchBuilder,
     /// Largest timestamp processed (stamps changelog records).
     max_timestamp: i64,
+    /// Operators called when time passes.
+    timers: Vec<Arc<std::sync::Mutex<dyn TimeDriven>>>,
+    /// Watermark the timers were last called at.
+    timers_at: i64,
     /// Changelog records replayed when the task started.
     pub(crate) restored: u64,
     /// Records processed since the task started.
@@ -118,6 +130,8 @@ impl Task {
             outputs: Vec::new(),
             state,
             stores: crate::store::Registry::default(),
+            timers: Vec::new(),
+            shared: HashMap::new(),
         };
         let mut sourced = Vec::new();
         for s in sources {
@@ -158,16 +172,26 @@ impl Task {
                 buffer: Vec::new(),
                 cursor: 0,
                 source,
+                empty_since: None,
             });
         }
         let dead_letter_slot = match (&settings.on_decode_error, &settings.dead_letter_topic) {
             (OnDecodeError::DeadLetter, Some(t)) => Some(init.output(t)?),
             _ => None,
         };
+        let mut clock = Clock::new(inputs.len(), settings.out_of_orderness);
+        if let Some(state) = state
+            && let Some(saved) = state.meta(&clock_key(id))?
+        {
+            clock.restore(&saved);
+        }
+        let timers_at = clock.watermark();
         Ok(Task {
             id,
             inputs,
-            ctx: Ctx::new(&init.outputs),
+            ctx: Ctx::new(&init.outputs, clock),
+            timers: init.timers,
+            timers_at,
             dead_letter_slot,
             settings,
             stores,
@@ -190,8 +214,9 @@ impl Task {
 
     /// Fetches, processes up to `max_poll_records` records and appends the
     /// outputs. Returns the number of records processed.
-    pub(crate) fn poll(&mut self, log: &dyn Log) -> Result<usize> {
-        for input in &mut self.inputs {
+    pub(crate) fn poll(&mut self, log: &dyn Log, now: i64) -> Result<usize> {
+        self.ctx.now = now;
+        for (i, input) in self.inputs.iter_mut().enumerate() {
             if input.cursor < input.buffer.len() {
                 continue;
             }
@@ -221,7 +246,17 @@ impl Task {
                 }
                 r => r?,
             }
+            if input.buffer.is_empty() {
+                let since = *input.empty_since.get_or_insert(now);
+                if now - since >= self.settings.idle_timeout {
+                    self.ctx.clock.set_idle(i, true);
+                }
+            } else {
+                input.empty_since = None;
+                self.ctx.clock.set_idle(i, false);
+            }
         }
+        self.fire_timers();
         let mut n = 0;
         while n < self.settings.max_poll_records {
             let next = self
@@ -236,6 +271,8 @@ impl Task {
             input.cursor += 1;
             input.position = record.offset + 1;
             self.max_timestamp = self.max_timestamp.max(record.timestamp);
+            self.ctx.input = i;
+            self.ctx.offset = record.offset;
             if let Err(e) = input.source.process(&mut self.ctx, record) {
                 match self.dead_letter_slot {
                     Some(slot) => {
@@ -253,13 +290,36 @@ impl Task {
                 }
             }
             n += 1;
+            self.fire_timers();
             if let Some(e) = self.ctx.error.take() {
                 return Err(e);
             }
         }
+        for t in &self.timers {
+            lock(t).on_wall_clock(&mut self.ctx);
+        }
+        if let Some(e) = self.ctx.error.take() {
+            return Err(e);
+        }
         self.records_in += n as u64;
         self.flush(log)?;
         Ok(n)
+    }
+
+    /// Calls the time-driven operators if the watermark moved.
+    fn fire_timers(&mut self) {
+        let wm = self.ctx.clock.watermark();
+        if wm > self.timers_at {
+            self.timers_at = wm;
+            for t in &self.timers {
+                lock(t).on_watermark(&mut self.ctx);
+            }
+        }
+    }
+
+    /// Records dropped as late since the task started.
+    pub(crate) fn late_dropped(&self) -> u64 {
+        self.ctx.late_dropped
     }
 
     /// Appends buffered outputs to the log.
@@ -330,9 +390,15 @@ impl Task {
             &restore::positions_key(self.id),
             &restore::encode_positions(&positions),
         );
+        batch.meta(&clock_key(self.id), &self.ctx.clock.encode());
         state.commit(&batch)?;
         Ok(())
     }
+}
+
+/// Meta key of a task's event-time clock.
+fn clock_key(task: TaskId) -> String {
+    format!("clock/{task}")
 }
 
 fn dead_letter(ctx: &mut Ctx, slot: usize, tp: &TopicPartition, record: &Record, e: &CodecError) {

@@ -19,6 +19,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(20);
 pub(crate) fn run(
     index: usize,
     mut tasks: Vec<Task>,
+    globals: &super::app::Globals,
     log: Arc<dyn Log>,
     group: String,
     commit_interval: Duration,
@@ -33,8 +34,11 @@ pub(crate) fn run(
     let result = (|| -> Result<()> {
         while !shared.stopping.load(Ordering::Acquire) {
             let mut processed = 0;
+            for g in globals.iter() {
+                g.poll(log.as_ref())?;
+            }
             for task in &mut tasks {
-                processed += task.poll(log.as_ref())?;
+                processed += task.poll(log.as_ref(), crate::now_millis())?;
             }
             status
                 .processed
@@ -56,6 +60,8 @@ pub(crate) fn run(
     })();
     let dead = tasks.iter().map(|t| t.dead_lettered).sum::<u64>();
     status.dead_lettered.store(dead, Ordering::Relaxed);
+    let late = tasks.iter().map(Task::late_dropped).sum::<u64>();
+    status.late_dropped.store(late, Ordering::Relaxed);
     match result {
         Ok(()) => commit(&mut tasks, log.as_ref(), &group),
         Err(e) => {

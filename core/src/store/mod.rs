@@ -82,6 +82,36 @@ where
         }
     }
 
+    /// The value of `key`, read-only (the entry is not marked changed).
+    pub(crate) fn get(&mut self, key: &K) -> Result<Option<&V>> {
+        let (backend, id, p, buf) = (&self.backend, self.id, self.partition, &mut self.key_buf);
+        self.cache
+            .get(key, || Self::load(backend.as_ref(), id, p, buf, key))
+    }
+
+    /// Every key committed to the backend for this partition (entries
+    /// changed since the last commit are not included). Operators that
+    /// index their state in memory rebuild the index from this at start.
+    pub(crate) fn stored_keys(&self) -> Result<Vec<K>> {
+        let mut keys = Vec::new();
+        let mut failed = None;
+        self.backend
+            .scan(self.id, self.partition, None, None, &mut |k, _v| {
+                match Rkyv.decode(k) {
+                    Ok(key) => keys.push(key),
+                    Err(e) => {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+                true
+            })?;
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(keys),
+        }
+    }
+
     /// The value of `key` for update (set `None` to delete).
     pub(crate) fn entry(&mut self, key: &K) -> Result<&mut Option<V>> {
         let (backend, id, p, buf) = (&self.backend, self.id, self.partition, &mut self.key_buf);
@@ -131,6 +161,9 @@ where
         self.cache.clear();
     }
 }
+
+/// A task's handle on one of its stores.
+pub(crate) type StoreHandle<K, V> = Arc<Mutex<KvStore<K, V>>>;
 
 /// Locks a store (a task is single-threaded; poisoning only follows a panic).
 pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {

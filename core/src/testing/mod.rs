@@ -41,8 +41,11 @@ struct Inner {
     log: Arc<MemoryLog>,
     group: String,
     tasks: Vec<crate::runtime::task::Task>,
+    globals: crate::runtime::Globals,
     /// Event time given to records piped without a timestamp.
     clock: i64,
+    /// The driver's wall clock, in ms (moved by `advance_wall_clock`).
+    wall_clock: i64,
 }
 
 impl Inner {
@@ -50,8 +53,11 @@ impl Inner {
     fn run(&mut self) -> Result<()> {
         loop {
             let mut n = 0;
+            for g in self.globals.iter() {
+                g.poll(self.log.as_ref())?;
+            }
             for t in &mut self.tasks {
-                n += t.poll(self.log.as_ref())?;
+                n += t.poll(self.log.as_ref(), self.wall_clock)?;
             }
             if n == 0 {
                 // Commit as the runtime would, so that state and changelogs
@@ -86,12 +92,25 @@ impl TestDriver {
     }
 
     /// A driver whose input and output topics have `partitions` partitions.
-    pub fn with_partitions(topology: Topology, partitions: u32, config: Config) -> Result<Self> {
+    ///
+    /// The driver processes everything piped before `pipe` returns, so an
+    /// input with nothing left to read is idle at once (`config.idle_timeout`
+    /// is taken as zero): the watermark follows the largest event time piped
+    /// into any input, less `config.max_out_of_orderness`, like Kafka
+    /// Streams' stream time. The wall clock starts at 0 and moves only with
+    /// [`advance_wall_clock`](Self::advance_wall_clock).
+    pub fn with_partitions(
+        topology: Topology,
+        partitions: u32,
+        mut config: Config,
+    ) -> Result<Self> {
+        config.idle_timeout = std::time::Duration::ZERO;
         let log = Arc::new(MemoryLog::new());
         for t in topology
             .source_topics()
             .into_iter()
             .chain(topology.sink_topics())
+            .chain(topology.global_topics())
         {
             log.ensure_topic(&t, &TopicConfig::new(partitions))?;
         }
@@ -106,13 +125,16 @@ impl TestDriver {
         )?;
         let dead_letter_topic = app.dead_letter_topic().map(str::to_owned);
         let group = app.group().to_owned();
+        let globals = app.globals()?;
         let tasks = app.tasks()?;
         Ok(TestDriver {
             inner: Rc::new(RefCell::new(Inner {
                 log,
                 group,
                 tasks,
+                globals,
                 clock: 0,
+                wall_clock: 0,
             })),
             dead_letter_topic,
             app,
@@ -167,6 +189,24 @@ impl TestDriver {
         name: &str,
     ) -> Result<crate::StoreReader<K, V>> {
         self.app.store(name)
+    }
+
+    /// Moves the driver's wall clock forward by `by` and processes what
+    /// that causes (wall-clock timers of [`Stream::process`](crate::Stream::process)).
+    pub fn advance_wall_clock(&self, by: std::time::Duration) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.wall_clock += crate::runtime::millis(by);
+        inner.run()
+    }
+
+    /// Records dropped so far because they arrived after their window closed.
+    pub fn late_dropped(&self) -> u64 {
+        self.inner
+            .borrow()
+            .tasks
+            .iter()
+            .map(crate::runtime::task::Task::late_dropped)
+            .sum()
     }
 
     /// The dead-letter topic's name, if records are dead-lettered.

@@ -1,7 +1,9 @@
 //! The untyped graph behind a topology: node names, edges, sources, sinks.
 
 use crate::operators::source::SourceFactory;
+use std::any::Any;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One node of the dataflow, as described to people.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub(crate) struct SourceDef {
     pub(crate) node: usize,
     pub(crate) internal: bool,
     pub(crate) factory: SourceFactory,
+    /// The source's [`ExtractorSlot`](crate::operators::source::ExtractorSlot), typed.
+    pub(crate) event_time: Arc<dyn Any + Send + Sync>,
 }
 
 impl std::fmt::Debug for SourceDef {
@@ -49,6 +53,27 @@ pub(crate) struct StoreDef {
     pub(crate) node: usize,
 }
 
+/// A join, whose inputs must be co-partitioned.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinDef {
+    pub(crate) name: String,
+    pub(crate) node: usize,
+}
+
+/// A global table and what keeps it current.
+pub(crate) struct GlobalDef {
+    pub(crate) topic: String,
+    pub(crate) loader: Arc<dyn crate::topology::global::GlobalLoader>,
+}
+
+impl std::fmt::Debug for GlobalDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalDef")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The graph under construction.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
@@ -57,6 +82,8 @@ pub(crate) struct Graph {
     pub(crate) sources: Vec<SourceDef>,
     pub(crate) sinks: Vec<SinkDef>,
     pub(crate) stores: Vec<StoreDef>,
+    pub(crate) joins: Vec<JoinDef>,
+    pub(crate) globals: Vec<GlobalDef>,
     /// Problems found while building, reported together by `build()`.
     pub(crate) errors: Vec<String>,
     pub(crate) sealed: bool,
@@ -99,6 +126,26 @@ impl Graph {
             topic,
         });
         self.nodes.len() - 1
+    }
+
+    /// The topics read upstream of `node` (sources reached through parents).
+    pub(crate) fn upstream_topics(&self, node: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![node];
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            let info = &self.nodes[n];
+            if info.parents.is_empty() {
+                out.extend(info.topic.clone());
+            }
+            stack.extend(&info.parents);
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Groups nodes into sub-topologies (connected parts of the graph; a

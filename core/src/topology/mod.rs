@@ -11,13 +11,22 @@
 //! [`Topology::describe`] shows them.
 
 mod describe;
+pub(crate) mod global;
 pub(crate) mod graph;
+mod join;
 mod stream;
 mod table;
+mod window;
 
 pub use describe::TopologyDescription;
+pub use global::GlobalTable;
+pub use join::JoinWindows;
 pub use stream::{BranchBuilder, Stream};
-pub use table::{GroupedStream, Table};
+pub use table::{GroupedStream, StoreKey, Table};
+pub use window::{
+    Emit, SessionWindowedStream, SessionWindows, SlidingWindows, TimeWindows, WindowKind, Windowed,
+    WindowedStream,
+};
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -44,7 +53,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// ```
 #[derive(Debug)]
 pub struct TopologyBuilder {
-    graph: Arc<Mutex<Graph>>,
+    pub(crate) graph: Arc<Mutex<Graph>>,
 }
 
 pub(crate) fn lock(g: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
@@ -75,12 +84,14 @@ impl TopologyBuilder {
         let name = format!("source-{topic}");
         let name = (!duplicate).then_some(name.as_str());
         let node = g.add_node("source", name, Vec::new(), Some(topic.to_owned()));
-        let factory = source::factory(Arc::clone(&cell), key_codec, value_codec);
+        let slot: source::ExtractorSlot<K, V> = Arc::default();
+        let factory = source::factory(Arc::clone(&cell), key_codec, value_codec, Arc::clone(&slot));
         g.sources.push(SourceDef {
             topic: topic.to_owned(),
             node,
             internal: false,
             factory,
+            event_time: slot,
         });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)
@@ -236,6 +247,40 @@ impl Topology {
             .iter()
             .filter(|s| s.internal)
             .map(|s| (s.topic.clone(), self.sub_of_node[s.node]))
+            .collect()
+    }
+
+    /// Topics read as global tables, in declaration order.
+    pub fn global_topics(&self) -> Vec<String> {
+        lock(&self.graph)
+            .globals
+            .iter()
+            .map(|g| g.topic.clone())
+            .collect()
+    }
+
+    /// What keeps each global table current.
+    pub(crate) fn global_loaders(&self) -> Vec<Arc<dyn global::GlobalLoader>> {
+        lock(&self.graph)
+            .globals
+            .iter()
+            .map(|g| Arc::clone(&g.loader))
+            .collect()
+    }
+
+    /// Each join's name and the topics read upstream of each of its inputs.
+    pub(crate) fn join_inputs(&self) -> Vec<(String, Vec<Vec<String>>)> {
+        let g = lock(&self.graph);
+        g.joins
+            .iter()
+            .map(|j| {
+                let sides = g.nodes[j.node]
+                    .parents
+                    .iter()
+                    .map(|&p| g.upstream_topics(p))
+                    .collect();
+                (j.name.clone(), sides)
+            })
             .collect()
     }
 

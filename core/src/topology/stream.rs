@@ -69,6 +69,42 @@ impl<K: Data, V: Data> Stream<K, V> {
         Stream::new(Arc::clone(&self.graph), node, cell)
     }
 
+    /// Adds an operator with two inputs, this stream and `other`. Each task
+    /// makes one instance with `make` (given the processor of the node's
+    /// children); `left` and `right` wrap it as each input's processor.
+    pub(crate) fn binary<V2: Data, K3: Data, V3: Data, T: Send + 'static>(
+        &self,
+        other: &Stream<K, V2>,
+        kind: &'static str,
+        make: impl Fn(&mut TaskInit<'_>, Box<dyn Processor<K3, V3>>) -> crate::Result<Arc<Mutex<T>>>
+        + Send
+        + Sync
+        + 'static,
+        left: impl Fn(Arc<Mutex<T>>) -> Box<dyn Processor<K, V>> + Send + Sync + 'static,
+        right: impl Fn(Arc<Mutex<T>>) -> Box<dyn Processor<K, V2>> + Send + Sync + 'static,
+    ) -> Stream<K3, V3> {
+        let node = lock(&self.graph).add_node(kind, None, vec![self.node, other.node], None);
+        let cell = NodeCell::<K3, V3>::new();
+        let make = Arc::new(make);
+        let instance = {
+            let (cell, make) = (Arc::clone(&cell), Arc::clone(&make));
+            move |init: &mut TaskInit<'_>| {
+                init.shared(node, |init| {
+                    let next = cell.instantiate(init)?;
+                    make(init, next)
+                })
+            }
+        };
+        let instance = Arc::new(instance);
+        let i = Arc::clone(&instance);
+        self.cell
+            .add_child(Arc::new(move |init| Ok(left(i(init)?))));
+        other
+            .cell
+            .add_child(Arc::new(move |init| Ok(right(instance(init)?))));
+        Stream::new(Arc::clone(&self.graph), node, cell)
+    }
+
     /// The one generic operator all stateless operators are made of: `body`
     /// gets each record and the next processor, and may emit any number of
     /// records to it.
@@ -89,6 +125,51 @@ impl<K: Data, V: Data> Stream<K, V> {
     /// [`describe`](super::Topology::describe) and must be unique).
     pub fn named(self, name: &str) -> Self {
         lock(&self.graph).nodes[self.node].name = name.to_owned();
+        self
+    }
+
+    /// Takes the event time of this source's records from their key and
+    /// value (in ms since the epoch) instead of the log's record timestamp.
+    /// Windows, joins and watermarks then run on it, and records written
+    /// downstream carry it. Call it on a stream returned by
+    /// [`TopologyBuilder::stream`](super::TopologyBuilder::stream).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tributary::{Topology, testing::TestDriver, codec::{Json, Utf8}};
+    /// let mut b = Topology::builder("app");
+    /// b.stream::<String, (String, i64)>("clicks", Utf8, Json)
+    ///     .event_time(|_user, (_page, at)| *at)
+    ///     .to("stamped", Utf8, Json);
+    /// let driver = TestDriver::new(b.build()?)?;
+    /// driver.input("clicks", Utf8, Json).pipe_at("ann".to_string(), ("/".to_string(), 42i64), 7)?;
+    /// let out = driver.output::<String, (String, i64), _, _>("stamped", Utf8, Json).read_records()?;
+    /// assert_eq!(out[0].timestamp, 42);
+    /// # Ok::<(), tributary::Error>(())
+    /// ```
+    pub fn event_time(self, f: impl Fn(&K, &V) -> i64 + Send + Sync + 'static) -> Self {
+        let mut g = lock(&self.graph);
+        let slot = g
+            .sources
+            .iter()
+            .find(|s| s.node == self.node)
+            .and_then(|s| {
+                Arc::clone(&s.event_time)
+                    .downcast::<std::sync::OnceLock<source::Extractor<K, V>>>()
+                    .ok()
+            });
+        let name = g.nodes[self.node].name.clone();
+        match slot {
+            Some(slot) if slot.set(Arc::new(f)).is_ok() => {}
+            Some(_) => g
+                .errors
+                .push(format!("event_time() is called twice on '{name}'")),
+            None => g.errors.push(format!(
+                "event_time() must be called on a source stream, not on '{name}'"
+            )),
+        }
+        drop(g);
         self
     }
 
@@ -259,12 +340,14 @@ impl<K: Data, V: Data> Stream<K, V> {
         let cell = NodeCell::new();
         let mut g = lock(&self.graph);
         let node = g.add_node("repartition-source", None, Vec::new(), Some(topic.clone()));
-        let factory = source::factory(Arc::clone(&cell), Rkyv, Rkyv);
+        let slot: source::ExtractorSlot<K2, V> = Arc::default();
+        let factory = source::factory(Arc::clone(&cell), Rkyv, Rkyv, Arc::clone(&slot));
         g.sources.push(SourceDef {
             topic,
             node,
             internal: true,
             factory,
+            event_time: slot,
         });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)

@@ -15,7 +15,7 @@ impl<T: Data + RkyvData + Hash + Eq> StoreKey for T {}
 /// A stream grouped by key, ready for an aggregation; see
 /// [`Stream::group_by_key`].
 pub struct GroupedStream<K, V> {
-    stream: Stream<K, V>,
+    pub(super) stream: Stream<K, V>,
 }
 
 impl<K, V> std::fmt::Debug for GroupedStream<K, V> {
@@ -34,7 +34,8 @@ impl<K, V> std::fmt::Debug for GroupedStream<K, V> {
 /// changelog topic `<application>-<store>-changelog`.
 pub struct Table<K, V> {
     changes: Stream<K, Option<V>>,
-    store: String,
+    /// The store holding exactly this table's entries, if it has one.
+    store: Option<String>,
 }
 
 impl<K, V> std::fmt::Debug for Table<K, V> {
@@ -91,10 +92,7 @@ fn fold<K: StoreKey, V: Data, A: Data + RkyvData>(
         node: changes.node,
     });
     drop(g);
-    Table {
-        changes,
-        store: store.to_owned(),
-    }
+    Table::new(changes, store)
 }
 
 impl<K: StoreKey, V: Data> GroupedStream<K, V> {
@@ -278,9 +276,35 @@ impl<K: StoreKey, V: Data + RkyvData> Table<K, V> {
 }
 
 impl<K: Data, V: Data> Table<K, V> {
-    /// The name of the store holding the table.
-    pub fn store_name(&self) -> &str {
-        &self.store
+    /// A table kept in the store `store`.
+    pub(crate) fn new(changes: Stream<K, Option<V>>, store: &str) -> Self {
+        Table {
+            changes,
+            store: Some(store.to_owned()),
+        }
+    }
+
+    /// A table whose entries are in no store of their own (its updates
+    /// follow another table's, or it is a windowed aggregation's result).
+    pub(crate) fn derived(changes: Stream<K, Option<V>>) -> Self {
+        Table {
+            changes,
+            store: None,
+        }
+    }
+
+    /// The name of the store holding exactly this table's entries: set for
+    /// aggregations, [`TopologyBuilder::table`] and
+    /// [`materialize`](Table::materialize); `None` for tables derived with
+    /// [`map_values`](Table::map_values) or [`filter`](Table::filter) and for
+    /// windowed results (materialize those to query or join them).
+    pub fn store_name(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
+    /// The stream of changes (for joins).
+    pub(crate) fn change_stream(&self) -> &Stream<K, Option<V>> {
+        &self.changes
     }
 
     /// The table's updates as a stream (deletions are left out).
@@ -308,10 +332,7 @@ impl<K: Data, V: Data> Table<K, V> {
             .op("table-map-values", move |ctx, k, v: Option<V>, next| {
                 next.process(ctx, k, v.map(&f));
             });
-        Table {
-            changes,
-            store: self.store.clone(),
-        }
+        Table::derived(changes)
     }
 
     /// A table of the entries for which `f` holds; an update that fails the
@@ -323,10 +344,7 @@ impl<K: Data, V: Data> Table<K, V> {
                 let kept = v.filter(|v| f(&k, v));
                 next.process(ctx, k, kept);
             });
-        Table {
-            changes,
-            store: self.store.clone(),
-        }
+        Table::derived(changes)
     }
 
     /// Writes the table's changes to `topic`; deletions are tombstones.

@@ -1,0 +1,560 @@
+//! Windowed aggregation operators: time (tumbling, hopping), sliding and
+//! session windows.
+//!
+//! Each keeps its windows in a store and an in-memory index of open
+//! windows by the watermark at which they close, rebuilt from the store
+//! when the task starts. When the watermark passes a window's close time,
+//! the window is emitted (in [`Emit::OnWindowClose`] mode) and deleted.
+
+use super::clock::{DueIndex, TimeDriven};
+use super::{Ctx, Data, Processor};
+use crate::codec::RkyvData;
+use crate::error::Result;
+use crate::store::{StoreHandle, lock};
+use crate::topology::{Emit, Windowed};
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// Adds a record to a window's aggregate (`None` for a new window).
+pub(crate) type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
+
+/// Combines the aggregates of two sessions that a record bridges.
+pub(crate) type Merge<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
+
+/// Keys of windowed stores.
+pub(crate) trait WindowKey: Data + RkyvData + Hash + Eq {}
+impl<T: Data + RkyvData + Hash + Eq> WindowKey for T {}
+
+/// Emits `value` for a window, stamped with the window's latest record time.
+fn emit<K, A>(
+    ctx: &mut Ctx,
+    next: &mut dyn Processor<Windowed<K>, Option<A>>,
+    window: Windowed<K>,
+    value: Option<A>,
+    timestamp: i64,
+) {
+    let saved = std::mem::replace(&mut ctx.timestamp, timestamp);
+    next.process(ctx, window, value);
+    ctx.timestamp = saved;
+}
+
+/// Sends a late record to the late-record stream, or counts it as dropped.
+fn late<K, V>(ctx: &mut Ctx, out: &mut Option<Box<dyn Processor<K, V>>>, key: K, value: V) {
+    match out {
+        Some(p) => p.process(ctx, key, value),
+        None => ctx.late_dropped += 1,
+    }
+}
+
+/// Size, advance and grace of time windows, in ms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowShape {
+    pub(crate) size: i64,
+    pub(crate) advance: i64,
+    pub(crate) grace: i64,
+}
+
+/// Tumbling and hopping windows: one aggregate per (key, window start).
+pub(crate) struct TimeAggregate<K, V, A> {
+    store: StoreHandle<(K, i64), (A, i64)>,
+    shape: WindowShape,
+    emit: Emit,
+    fold: Arc<Fold<K, V, A>>,
+    next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+    late: Option<Box<dyn Processor<K, V>>>,
+    open: DueIndex<(K, i64)>,
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
+    pub(crate) fn new(
+        store: StoreHandle<(K, i64), (A, i64)>,
+        shape: WindowShape,
+        emit: Emit,
+        fold: Arc<Fold<K, V, A>>,
+        next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+        late: Option<Box<dyn Processor<K, V>>>,
+    ) -> Self {
+        TimeAggregate {
+            store,
+            shape,
+            emit,
+            fold,
+            next,
+            late,
+            open: DueIndex::new(),
+        }
+    }
+
+    fn close_time(&self, start: i64) -> i64 {
+        start + self.shape.size + self.shape.grace
+    }
+
+    fn load(&mut self) -> Result<()> {
+        if !self.open.loaded {
+            self.open.loaded = true;
+            for (k, start) in lock(&self.store).stored_keys()? {
+                let close = self.close_time(start);
+                self.open.add(close, (k, start));
+            }
+        }
+        Ok(())
+    }
+
+    fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
+        self.load()?;
+        let wm = ctx.clock.watermark();
+        let ts = ctx.timestamp;
+        let WindowShape { size, advance, .. } = self.shape;
+        let last = ts - ts.rem_euclid(advance);
+        let mut start = last - (size - 1) / advance * advance;
+        let store = Arc::clone(&self.store);
+        let mut store = lock(&store);
+        let mut accepted = false;
+        while start <= last {
+            let close = self.close_time(start);
+            if start + size > ts && close > wm {
+                accepted = true;
+                let slot = store.entry(&(key.clone(), start))?;
+                let (agg, max_ts) = match slot.take() {
+                    Some((a, m)) => (Some(a), m.max(ts)),
+                    None => {
+                        self.open.add(close, (key.clone(), start));
+                        (None, ts)
+                    }
+                };
+                let agg = (self.fold)(&key, value.clone(), agg);
+                let out = (self.emit == Emit::OnWindowUpdate).then(|| agg.clone());
+                *slot = Some((agg, max_ts));
+                if let Some(out) = out {
+                    let w = Windowed {
+                        key: key.clone(),
+                        start,
+                        end: start + size,
+                    };
+                    emit(ctx, &mut *self.next, w, Some(out), max_ts);
+                }
+            }
+            start += advance;
+        }
+        drop(store);
+        if !accepted {
+            late(ctx, &mut self.late, key, value);
+        }
+        Ok(())
+    }
+
+    fn try_close(&mut self, ctx: &mut Ctx) -> Result<()> {
+        self.load()?;
+        let due = self.open.due(ctx.clock.watermark());
+        if due.is_empty() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let mut store = lock(&store);
+        for (key, start) in due {
+            let taken = store.entry(&(key.clone(), start))?.take();
+            if let (Some((agg, max_ts)), Emit::OnWindowClose) = (taken, self.emit) {
+                let end = start + self.shape.size;
+                emit(
+                    ctx,
+                    &mut *self.next,
+                    Windowed { key, start, end },
+                    Some(agg),
+                    max_ts,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> Processor<K, V> for TimeAggregate<K, V, A> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        if let Err(e) = self.try_process(ctx, key, value) {
+            ctx.fail(e);
+        }
+    }
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeDriven for TimeAggregate<K, V, A> {
+    fn on_watermark(&mut self, ctx: &mut Ctx) {
+        if let Err(e) = self.try_close(ctx) {
+            ctx.fail(e);
+        }
+    }
+}
+
+/// The sliding-window state of one key: its records still inside an open
+/// window (time order, then arrival order), and the end of the last window
+/// emitted on close.
+type SlidingState<V> = (Vec<(i64, V)>, i64);
+
+/// Sliding windows: keeps each key's recent records and derives the
+/// windows from their times, so any aggregation works without a
+/// subtraction. A key's windows are `[t - d, t]` for each record time `t`,
+/// and `[t + 1, t + 1 + d]` for each `t` followed by a record within `d + 1`.
+pub(crate) struct SlidingAggregate<K, V, A> {
+    store: StoreHandle<K, SlidingState<V>>,
+    difference: i64,
+    grace: i64,
+    emit: Emit,
+    fold: Arc<Fold<K, V, A>>,
+    next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+    late: Option<Box<dyn Processor<K, V>>>,
+    due: DueIndex<K>,
+}
+
+impl<K: WindowKey, V: Data + RkyvData, A: Data> SlidingAggregate<K, V, A> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: StoreHandle<K, SlidingState<V>>,
+        difference: i64,
+        grace: i64,
+        emit: Emit,
+        fold: Arc<Fold<K, V, A>>,
+        next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+        late: Option<Box<dyn Processor<K, V>>>,
+    ) -> Self {
+        SlidingAggregate {
+            store,
+            difference,
+            grace,
+            emit,
+            fold,
+            next,
+            late,
+            due: DueIndex::new(),
+        }
+    }
+
+    /// The windows of a key with records at `times` (sorted), as (start, end).
+    fn windows(&self, times: &[i64]) -> Vec<(i64, i64)> {
+        let d = self.difference;
+        let mut out: Vec<(i64, i64)> = Vec::with_capacity(times.len() * 2);
+        for (i, &t) in times.iter().enumerate() {
+            out.push((t - d, t));
+            if times[i + 1..].iter().any(|&u| u > t && u <= t + 1 + d) {
+                out.push((t + 1, t + 1 + d));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The aggregate and latest time of the records in `[start, end]`.
+    fn aggregate(&self, key: &K, records: &[(i64, V)], start: i64, end: i64) -> Option<(A, i64)> {
+        let mut agg: Option<A> = None;
+        let mut max_ts = i64::MIN;
+        for (t, v) in records.iter().filter(|(t, _)| (start..=end).contains(t)) {
+            agg = Some((self.fold)(key, v.clone(), agg));
+            max_ts = max_ts.max(*t);
+        }
+        agg.map(|a| (a, max_ts))
+    }
+
+    /// When the key's state next needs attention: its earliest window to
+    /// close, or its earliest record to expire.
+    fn next_due(&self, records: &[(i64, V)], emitted_until: i64) -> Option<i64> {
+        let times: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
+        let close = self
+            .windows(&times)
+            .into_iter()
+            .filter(|(_, e)| *e > emitted_until)
+            .map(|(_, e)| e + 1 + self.grace)
+            .min();
+        let expire = times.first().map(|t| t + self.difference + 2 + self.grace);
+        match (close, expire) {
+            (Some(c), Some(e)) => Some(c.min(e)),
+            (c, e) => c.or(e),
+        }
+    }
+
+    fn load(&mut self) -> Result<()> {
+        if !self.due.loaded {
+            self.due.loaded = true;
+            let keys = lock(&self.store).stored_keys()?;
+            for k in keys {
+                self.due.add(i64::MIN, k);
+            }
+        }
+        Ok(())
+    }
+
+    fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
+        self.load()?;
+        let (wm, ts) = (ctx.clock.watermark(), ctx.timestamp);
+        if ts + 1 + self.grace <= wm {
+            late(ctx, &mut self.late, key, value);
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let mut store = lock(&store);
+        let slot = store.entry(&key)?;
+        let (mut records, emitted_until) = slot.take().unwrap_or((Vec::new(), i64::MIN));
+        let before: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
+        let at = records.partition_point(|(t, _)| *t <= ts);
+        records.insert(at, (ts, value));
+        let times: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
+        let mut updates = Vec::new();
+        if self.emit == Emit::OnWindowUpdate {
+            let old = self.windows(&before);
+            for (s, e) in self.windows(&times) {
+                let contains = s <= ts && ts <= e;
+                if (contains || old.binary_search(&(s, e)).is_err())
+                    && let Some(agg) = self.aggregate(&key, &records, s, e)
+                {
+                    updates.push((s, e, agg));
+                }
+            }
+        }
+        if let Some(due) = self.next_due(&records, emitted_until) {
+            self.due.add(due, key.clone());
+        }
+        *slot = Some((records, emitted_until));
+        drop(store);
+        for (start, end, (agg, max_ts)) in updates {
+            let w = Windowed {
+                key: key.clone(),
+                start,
+                end,
+            };
+            emit(ctx, &mut *self.next, w, Some(agg), max_ts);
+        }
+        Ok(())
+    }
+
+    fn try_close(&mut self, ctx: &mut Ctx) -> Result<()> {
+        self.load()?;
+        let wm = ctx.clock.watermark();
+        let due = self.due.due(wm);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let mut store = lock(&store);
+        let closed_until = wm - 1 - self.grace;
+        for key in due {
+            let slot = store.entry(&key)?;
+            let Some((mut records, emitted_until)) = slot.take() else {
+                continue;
+            };
+            if emitted_until >= closed_until {
+                *slot = Some((records, emitted_until));
+                continue;
+            }
+            let mut closed = Vec::new();
+            if self.emit == Emit::OnWindowClose {
+                let times: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
+                for (s, e) in self.windows(&times) {
+                    if e > emitted_until
+                        && e <= closed_until
+                        && let Some(agg) = self.aggregate(&key, &records, s, e)
+                    {
+                        closed.push((e, s, agg));
+                    }
+                }
+                closed.sort_by_key(|(e, s, _)| (*e, *s));
+            }
+            let expire_before = wm - self.difference - 2 - self.grace;
+            records.retain(|(t, _)| *t > expire_before);
+            if !records.is_empty() {
+                if let Some(due) = self.next_due(&records, closed_until) {
+                    self.due.add(due, key.clone());
+                }
+                *slot = Some((records, closed_until));
+            }
+            for (end, start, (agg, max_ts)) in closed {
+                let w = Windowed {
+                    key: key.clone(),
+                    start,
+                    end,
+                };
+                emit(ctx, &mut *self.next, w, Some(agg), max_ts);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<K: WindowKey, V: Data + RkyvData, A: Data> Processor<K, V> for SlidingAggregate<K, V, A> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        if let Err(e) = self.try_process(ctx, key, value) {
+            ctx.fail(e);
+        }
+    }
+}
+
+impl<K: WindowKey, V: Data + RkyvData, A: Data> TimeDriven for SlidingAggregate<K, V, A> {
+    fn on_watermark(&mut self, ctx: &mut Ctx) {
+        if let Err(e) = self.try_close(ctx) {
+            ctx.fail(e);
+        }
+    }
+}
+
+/// One session of a key: start, end (last record), aggregate, latest time.
+type Session<A> = (i64, i64, A, i64);
+
+/// Session windows: each key's open sessions, merged when a record
+/// bridges them.
+pub(crate) struct SessionAggregate<K, V, A> {
+    store: StoreHandle<K, Vec<Session<A>>>,
+    gap: i64,
+    grace: i64,
+    emit: Emit,
+    fold: Arc<Fold<K, V, A>>,
+    merge: Arc<Merge<K, A>>,
+    next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+    late: Option<Box<dyn Processor<K, V>>>,
+    due: DueIndex<K>,
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: StoreHandle<K, Vec<Session<A>>>,
+        gap: i64,
+        grace: i64,
+        emit: Emit,
+        fold: Arc<Fold<K, V, A>>,
+        merge: Arc<Merge<K, A>>,
+        next: Box<dyn Processor<Windowed<K>, Option<A>>>,
+        late: Option<Box<dyn Processor<K, V>>>,
+    ) -> Self {
+        SessionAggregate {
+            store,
+            gap,
+            grace,
+            emit,
+            fold,
+            merge,
+            next,
+            late,
+            due: DueIndex::new(),
+        }
+    }
+
+    /// The watermark at which a session ending at `end` can no longer grow.
+    fn close_time(&self, end: i64) -> i64 {
+        end + self.gap + 1 + self.grace
+    }
+
+    fn load(&mut self) -> Result<()> {
+        if !self.due.loaded {
+            self.due.loaded = true;
+            let keys = lock(&self.store).stored_keys()?;
+            for k in keys {
+                self.due.add(i64::MIN, k);
+            }
+        }
+        Ok(())
+    }
+
+    fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
+        self.load()?;
+        let (wm, ts) = (ctx.clock.watermark(), ctx.timestamp);
+        if ts + 1 + self.grace <= wm {
+            late(ctx, &mut self.late, key, value);
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let mut store = lock(&store);
+        let slot = store.entry(&key)?;
+        let mut sessions = slot.take().unwrap_or_default();
+        let (mut start, mut end, mut max_ts) = (ts, ts, ts);
+        let mut agg: Option<A> = None;
+        let mut merged = Vec::new();
+        let mut kept = Vec::with_capacity(sessions.len() + 1);
+        for (s, e, a, m) in sessions.drain(..) {
+            if e >= ts - self.gap && s <= ts + self.gap {
+                start = start.min(s);
+                end = end.max(e);
+                max_ts = max_ts.max(m);
+                agg = Some(match agg {
+                    Some(prev) => (self.merge)(&key, prev, a),
+                    None => a,
+                });
+                merged.push((s, e));
+            } else {
+                kept.push((s, e, a, m));
+            }
+        }
+        let agg = (self.fold)(&key, value, agg);
+        let out = (self.emit == Emit::OnWindowUpdate).then(|| agg.clone());
+        let at = kept.partition_point(|(s, ..)| *s < start);
+        kept.insert(at, (start, end, agg, max_ts));
+        *slot = Some(kept);
+        drop(store);
+        self.due.add(self.close_time(end), key.clone());
+        if let Some(out) = out {
+            for (s, e) in merged {
+                let w = Windowed {
+                    key: key.clone(),
+                    start: s,
+                    end: e,
+                };
+                emit(ctx, &mut *self.next, w, None, max_ts);
+            }
+            emit(
+                ctx,
+                &mut *self.next,
+                Windowed { key, start, end },
+                Some(out),
+                max_ts,
+            );
+        }
+        Ok(())
+    }
+
+    fn try_close(&mut self, ctx: &mut Ctx) -> Result<()> {
+        self.load()?;
+        let wm = ctx.clock.watermark();
+        let due = self.due.due(wm);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let mut store = lock(&store);
+        for key in due {
+            let slot = store.entry(&key)?;
+            let Some(sessions) = slot.take() else {
+                continue;
+            };
+            let (closed, open): (Vec<_>, Vec<_>) = sessions
+                .into_iter()
+                .partition(|(_, e, ..)| e + self.gap + 1 + self.grace <= wm);
+            if let Some(close) = open.iter().map(|(_, e, ..)| self.close_time(*e)).min() {
+                self.due.add(close, key.clone());
+                *slot = Some(open);
+            }
+            if self.emit == Emit::OnWindowClose {
+                for (start, end, agg, max_ts) in closed {
+                    let w = Windowed {
+                        key: key.clone(),
+                        start,
+                        end,
+                    };
+                    emit(ctx, &mut *self.next, w, Some(agg), max_ts);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> Processor<K, V> for SessionAggregate<K, V, A> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        if let Err(e) = self.try_process(ctx, key, value) {
+            ctx.fail(e);
+        }
+    }
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeDriven for SessionAggregate<K, V, A> {
+    fn on_watermark(&mut self, ctx: &mut Ctx) {
+        if let Err(e) = self.try_close(ctx) {
+            ctx.fail(e);
+        }
+    }
+}
