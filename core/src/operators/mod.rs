@@ -229,6 +229,8 @@ pub(crate) struct Ctx {
     pub(crate) timestamp: i64,
     /// Index of the input the record came from.
     pub(crate) input: usize,
+    /// The task's input topics, by index.
+    pub(crate) input_topics: Vec<String>,
     /// Offset of the record in its input.
     pub(crate) offset: u64,
     /// The task's event-time clock.
@@ -249,6 +251,7 @@ impl Ctx {
         Ctx {
             timestamp: 0,
             input: 0,
+            input_topics: Vec::new(),
             offset: 0,
             clock,
             now: 0,

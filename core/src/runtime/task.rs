@@ -186,10 +186,12 @@ impl Task {
             clock.restore(&saved);
         }
         let timers_at = clock.watermark();
+        let mut ctx = Ctx::new(&init.outputs, clock);
+        ctx.input_topics = inputs.iter().map(|i| i.tp.topic.clone()).collect();
         Ok(Task {
             id,
             inputs,
-            ctx: Ctx::new(&init.outputs, clock),
+            ctx,
             timers: init.timers,
             timers_at,
             dead_letter_slot,

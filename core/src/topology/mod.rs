@@ -14,6 +14,7 @@ mod describe;
 pub(crate) mod global;
 pub(crate) mod graph;
 mod join;
+mod process;
 mod stream;
 mod table;
 mod window;
@@ -21,6 +22,7 @@ mod window;
 pub use describe::TopologyDescription;
 pub use global::GlobalTable;
 pub use join::JoinWindows;
+pub use process::{KeyValueStore, Process, ProcessContext, ProcessInit, TimeKind, Timer};
 pub use stream::{BranchBuilder, Stream};
 pub use table::{GroupedStream, StoreKey, Table};
 pub use window::{
