@@ -1,6 +1,7 @@
 //! Shared workloads of the benchmarks and the throughput harness.
 
 pub mod state;
+pub mod windows;
 
 use serde::{Deserialize, Serialize};
 use tributary::log::Log;

@@ -1,7 +1,7 @@
 //! The throughput harness: records/s of the log and of whole pipelines.
 //!
 //! ```text
-//! cargo run --release -p tributary-benches -- [log|pipeline|state|memory|all] [--records N] [--runs R]
+//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|memory|all] [--records N] [--runs R]
 //! ```
 //!
 //! Each figure is the median of R runs (default 5). `memory` runs once and
@@ -15,7 +15,7 @@ use tributary::codec::{Codec, Json, Rkyv};
 use tributary::log::format::BatchBuilder;
 use tributary::log::{EmbeddedLog, Log, TopicConfig};
 use tributary::{App, Config, Topology};
-use tributary_benches::{Bid, Priced, append_payloads, median, state};
+use tributary_benches::{Bid, Priced, append_payloads, median, state, windows};
 
 const PARTITIONS: u32 = 4;
 
@@ -142,7 +142,7 @@ fn main() -> Result<()> {
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
-            "log" | "pipeline" | "state" | "memory" | "all" => what = a,
+            "log" | "pipeline" | "state" | "windows" | "memory" | "all" => what = a,
             other => anyhow::bail!("unknown argument '{other}'"),
         }
     }
@@ -175,6 +175,14 @@ fn main() -> Result<()> {
             "restore from changelog",
             m / 1e6
         );
+    }
+    if what == "windows" || what == "all" {
+        report("hopping count 10s/2s, 10k keys, 2 threads", runs, || {
+            windows::hopping_count(records)
+        })?;
+        report("windowed join ±2s, 2 threads", runs, || {
+            windows::windowed_join(records)
+        })?;
     }
     if what == "memory" {
         state::memory(10_000_000)?;

@@ -29,10 +29,17 @@ fn topology() -> Result<Topology> {
     Ok(b.build()?)
 }
 
-/// Writes `n` records keyed by `key(i)` (rkyv u64 keys and values).
-fn produce(log: &EmbeddedLog, n: u64, mut key: impl FnMut(u64) -> u64) -> Result<()> {
+/// Writes `n` records to a new topic, keyed by `key(i)`, stamped `time(i)`
+/// (rkyv u64 keys and values, the value being `i`).
+pub(crate) fn produce(
+    log: &EmbeddedLog,
+    topic: &str,
+    n: u64,
+    mut key: impl FnMut(u64) -> u64,
+    time: impl Fn(u64) -> i64,
+) -> Result<()> {
     use tributary::codec::Codec;
-    log.create_topic("events", &TopicConfig::new(PARTITIONS))?;
+    log.create_topic(topic, &TopicConfig::new(PARTITIONS))?;
     let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
     let (mut k, mut v) = (Vec::new(), Vec::new());
     for i in 0..n {
@@ -42,19 +49,19 @@ fn produce(log: &EmbeddedLog, n: u64, mut key: impl FnMut(u64) -> u64) -> Result
         Rkyv.encode(&id, &mut k)?;
         Rkyv.encode(&i, &mut v)?;
         let p = tributary::partition_for_key(&k, PARTITIONS) as usize;
-        batches[p].push(i as i64, Some(&k), Some(&v), &[]);
+        batches[p].push(time(i), Some(&k), Some(&v), &[]);
         if batches[p].len() >= 1000 {
-            log.append("events", p as u32, &mut batches[p])?;
+            log.append(topic, p as u32, &mut batches[p])?;
             batches[p].clear();
         }
     }
     for (p, b) in batches.iter_mut().enumerate() {
-        log.append("events", p as u32, b)?;
+        log.append(topic, p as u32, b)?;
     }
     Ok(())
 }
 
-fn config(dir: &std::path::Path) -> Config {
+pub(crate) fn config(dir: &std::path::Path) -> Config {
     Config {
         threads: 2,
         state_dir: dir.join("state"),
@@ -63,7 +70,7 @@ fn config(dir: &std::path::Path) -> Config {
 }
 
 /// Runs until `n` records are processed; returns the elapsed time.
-fn run_to(app: App, n: u64) -> Result<Duration> {
+pub(crate) fn run_to(app: App, n: u64) -> Result<Duration> {
     let t = Instant::now();
     let running = app.start()?;
     while running.records_in() < n {
@@ -82,7 +89,13 @@ pub fn count_and_restore(n: u64, keys: u64) -> Result<CountRun> {
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
     let zipf = Zipf::new(keys as f64, 1.0)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    produce(&log, n, |_| zipf.sample(&mut rng) as u64)?;
+    produce(
+        &log,
+        "events",
+        n,
+        |_| zipf.sample(&mut rng) as u64,
+        |i| i as i64,
+    )?;
     let app = App::new(
         topology()?,
         Arc::clone(&log) as Arc<dyn Log>,
@@ -122,7 +135,7 @@ fn peak_rss_bytes() -> u64 {
 pub fn memory(keys: u64) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
-    produce(&log, keys * 2, |i| i % keys)?;
+    produce(&log, "events", keys * 2, |i| i % keys, |i| i as i64)?;
     let before = peak_rss_bytes();
     let cfg = config(dir.path());
     let budget = cfg.state_memory;
