@@ -18,8 +18,6 @@
 //!   and positions never disagree.
 //! - A [`WriteCache`] sits in front of a store inside a task and absorbs
 //!   repeated updates to hot keys between commits.
-//! - [`windowed`] lays window and session stores out over a store: one
-//!   range scan fetches a key's windows or sessions in a time range.
 //!
 //! ## Feature flags
 //!
@@ -30,7 +28,6 @@ mod cache;
 mod error;
 mod memory;
 mod rocks;
-pub mod windowed;
 
 pub use batch::{Op, StateBatch};
 pub use cache::WriteCache;
@@ -61,7 +58,12 @@ pub struct StoreId(pub u32);
 /// Where a process keeps the state of all its tasks.
 pub trait StateBackend: Send + Sync + std::fmt::Debug {
     /// The id of the store called `name`, if the backend was opened with it.
-    fn store_id(&self, name: &str) -> Option<StoreId>;
+    fn store_id(&self, name: &str) -> Option<StoreId> {
+        self.store_names()
+            .iter()
+            .position(|n| n == name)
+            .map(|i| StoreId(i as u32))
+    }
 
     /// Names of the stores, in id order.
     fn store_names(&self) -> Vec<String>;

@@ -45,13 +45,6 @@ impl MemoryState {
 }
 
 impl StateBackend for MemoryState {
-    fn store_id(&self, name: &str) -> Option<StoreId> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| StoreId(i as u32))
-    }
-
     fn store_names(&self) -> Vec<String> {
         self.names.clone()
     }

@@ -182,13 +182,6 @@ impl RocksState {
 }
 
 impl StateBackend for RocksState {
-    fn store_id(&self, name: &str) -> Option<StoreId> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| StoreId(i as u32))
-    }
-
     fn store_names(&self) -> Vec<String> {
         self.names.clone()
     }

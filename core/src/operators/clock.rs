@@ -12,7 +12,7 @@
 //! called by the task whenever the watermark moves, and on every poll for
 //! wall-clock time.
 
-use super::Ctx;
+use super::{Ctx, Processor};
 use std::collections::BTreeMap;
 
 /// The event-time clock of one task.
@@ -109,6 +109,41 @@ pub(crate) trait TimeDriven: Send {
     fn on_wall_clock(&mut self, _ctx: &mut Ctx) {}
 }
 
+/// An operator with one input that also acts when time passes, and whose
+/// steps can fail (a store error); a failure stops the task. Wrapped in
+/// [`Timed`], it is both a [`Processor`] and [`TimeDriven`].
+pub(crate) trait TimedOp<K, V>: Send {
+    /// Handles one record.
+    fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> crate::Result<()>;
+    /// Acts on the watermark having moved forward.
+    fn try_advance(&mut self, ctx: &mut Ctx) -> crate::Result<()>;
+}
+
+/// A [`TimedOp`] as the task drives it.
+pub(crate) struct Timed<T, K, V>(T, std::marker::PhantomData<fn(K, V)>);
+
+impl<T, K, V> Timed<T, K, V> {
+    pub(crate) fn new(op: T) -> Self {
+        Timed(op, std::marker::PhantomData)
+    }
+}
+
+impl<K, V, T: TimedOp<K, V>> Processor<K, V> for Timed<T, K, V> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        if let Err(e) = self.0.try_process(ctx, key, value) {
+            ctx.fail(e);
+        }
+    }
+}
+
+impl<K, V, T: TimedOp<K, V>> TimeDriven for Timed<T, K, V> {
+    fn on_watermark(&mut self, ctx: &mut Ctx) {
+        if let Err(e) = self.0.try_advance(ctx) {
+            ctx.fail(e);
+        }
+    }
+}
+
 impl std::fmt::Debug for dyn TimeDriven {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TimeDriven")
@@ -120,7 +155,7 @@ impl std::fmt::Debug for dyn TimeDriven {
 /// store since the task started.
 pub(crate) struct DueIndex<T> {
     by_close: BTreeMap<i64, Vec<T>>,
-    pub(crate) loaded: bool,
+    loaded: bool,
 }
 
 impl<T> DueIndex<T> {
@@ -129,6 +164,21 @@ impl<T> DueIndex<T> {
             by_close: BTreeMap::new(),
             loaded: false,
         }
+    }
+
+    /// Fills the index from `items` (due time, item) the first time it is
+    /// called: after a restart, the operator's state is in its store.
+    pub(crate) fn load_once(
+        &mut self,
+        items: impl FnOnce() -> crate::Result<Vec<(i64, T)>>,
+    ) -> crate::Result<()> {
+        if !self.loaded {
+            self.loaded = true;
+            for (due, item) in items()? {
+                self.add(due, item);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn add(&mut self, close: i64, item: T) {

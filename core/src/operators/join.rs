@@ -36,6 +36,9 @@ pub(crate) type Joiner<K, V1, V2, VR> = dyn Fn(&K, Option<&V1>, Option<&V2>) -> 
 /// without a partner yet.
 type Buffered<V> = (i64, V, bool, bool);
 
+/// Puts a record's value and its partner's in (left, right) order.
+type Pair<VO, VT, V1, V2> = for<'a> fn(&'a VO, &'a VT) -> (Option<&'a V1>, Option<&'a V2>);
+
 /// The join window in ms: a left record at `t` pairs with right records in
 /// `[t - before, t + after]`.
 #[derive(Debug, Clone, Copy)]
@@ -109,16 +112,12 @@ where
     }
 
     fn load(&mut self) -> Result<()> {
-        if !self.due.loaded {
-            self.due.loaded = true;
-            for k in lock(&self.left).stored_keys()? {
-                self.due.add(i64::MIN, (true, k));
-            }
-            for k in lock(&self.right).stored_keys()? {
-                self.due.add(i64::MIN, (false, k));
-            }
-        }
-        Ok(())
+        let (left, right) = (&self.left, &self.right);
+        self.due.load_once(|| {
+            let l = lock(left).stored_keys()?.into_iter().map(|k| (true, k));
+            let r = lock(right).stored_keys()?.into_iter().map(|k| (false, k));
+            Ok(l.chain(r).map(|item| (i64::MIN, item)).collect())
+        })
     }
 
     fn emit(&mut self, ctx: &mut Ctx, key: &K, v1: Option<&V1>, v2: Option<&V2>, ts: i64) {
@@ -128,76 +127,64 @@ where
         ctx.timestamp = saved;
     }
 
-    pub(crate) fn process_left(&mut self, ctx: &mut Ctx, key: K, value: V1) -> Result<()> {
+    /// Handles a record of one side (`left`): pairs it with the other
+    /// side's buffered records inside its window, then buffers it.
+    /// `pair` puts the two values in (left, right) order.
+    #[allow(clippy::too_many_arguments)]
+    fn probe<VO: Data + RkyvData, VT: Data + RkyvData>(
+        &mut self,
+        ctx: &mut Ctx,
+        left: bool,
+        key: K,
+        value: VO,
+        own: &StoreHandle<K, Vec<Buffered<VO>>>,
+        other: &StoreHandle<K, Vec<Buffered<VT>>>,
+        pair: Pair<VO, VT, V1, V2>,
+    ) -> Result<()> {
         self.load()?;
         let (t, wm) = (ctx.timestamp, ctx.clock.watermark());
-        let (emit_at, forget_at) = self.deadlines(true, t);
+        let (emit_at, forget_at) = self.deadlines(left, t);
         if emit_at <= wm {
             ctx.late_dropped += 1;
             return Ok(());
         }
-        let (lo, hi) = (t - self.span.before, t + self.span.after);
-        let others = Arc::clone(&self.right);
-        let mut others = lock(&others);
+        let (back, ahead) = self.reach(left);
+        let window = t - back..=t + ahead;
         let mut matched = false;
+        let mut others = lock(other);
         let pairs = others
             .get(&key)?
-            .is_some_and(|b| b.iter().any(|r| (lo..=hi).contains(&r.0)));
-        if pairs {
-            let mut buffer = others.entry(&key)?.take().unwrap_or_default();
-            for r in buffer.iter_mut().filter(|r| (lo..=hi).contains(&r.0)) {
-                self.emit(ctx, &key, Some(&value), Some(&r.1), t.max(r.0));
+            .is_some_and(|b| b.iter().any(|r| window.contains(&r.0)));
+        if pairs && let Some(buffer) = others.entry(&key)? {
+            for r in buffer.iter_mut().filter(|r| window.contains(&r.0)) {
+                let (l, rv) = pair(&value, &r.1);
+                self.emit(ctx, &key, l, rv, t.max(r.0));
                 r.2 = true;
                 matched = true;
             }
-            *others.entry(&key)? = Some(buffer);
         }
         drop(others);
-        let own = Arc::clone(&self.left);
-        let mut own = lock(&own);
-        own.entry(&key)?
+        lock(own)
+            .entry(&key)?
             .get_or_insert_with(Vec::new)
             .push((t, value, matched, false));
-        drop(own);
         let first = if matched { forget_at } else { emit_at };
-        self.due.add(first, (true, key));
+        self.due.add(first, (left, key));
         Ok(())
     }
 
+    pub(crate) fn process_left(&mut self, ctx: &mut Ctx, key: K, value: V1) -> Result<()> {
+        let (own, other) = (Arc::clone(&self.left), Arc::clone(&self.right));
+        self.probe(ctx, true, key, value, &own, &other, |l, r| {
+            (Some(l), Some(r))
+        })
+    }
+
     pub(crate) fn process_right(&mut self, ctx: &mut Ctx, key: K, value: V2) -> Result<()> {
-        self.load()?;
-        let (t, wm) = (ctx.timestamp, ctx.clock.watermark());
-        let (emit_at, forget_at) = self.deadlines(false, t);
-        if emit_at <= wm {
-            ctx.late_dropped += 1;
-            return Ok(());
-        }
-        let (lo, hi) = (t - self.span.after, t + self.span.before);
-        let others = Arc::clone(&self.left);
-        let mut others = lock(&others);
-        let mut matched = false;
-        let pairs = others
-            .get(&key)?
-            .is_some_and(|b| b.iter().any(|r| (lo..=hi).contains(&r.0)));
-        if pairs {
-            let mut buffer = others.entry(&key)?.take().unwrap_or_default();
-            for l in buffer.iter_mut().filter(|l| (lo..=hi).contains(&l.0)) {
-                self.emit(ctx, &key, Some(&l.1), Some(&value), t.max(l.0));
-                l.2 = true;
-                matched = true;
-            }
-            *others.entry(&key)? = Some(buffer);
-        }
-        drop(others);
-        let own = Arc::clone(&self.right);
-        let mut own = lock(&own);
-        own.entry(&key)?
-            .get_or_insert_with(Vec::new)
-            .push((t, value, matched, false));
-        drop(own);
-        let first = if matched { forget_at } else { emit_at };
-        self.due.add(first, (false, key));
-        Ok(())
+        let (own, other) = (Arc::clone(&self.right), Arc::clone(&self.left));
+        self.probe(ctx, false, key, value, &own, &other, |r, l| {
+            (Some(l), Some(r))
+        })
     }
 
     /// Takes out of one side's buffer for `key` the unmatched records whose
@@ -216,25 +203,25 @@ where
             let (emit_at, forget_at) = self.deadlines(left, r.0);
             (emits && !r.2 && !r.3 && emit_at <= wm) || forget_at <= wm
         };
-        let stale = store.get(&key)?.is_some_and(|b| b.iter().any(acts));
         let mut alone = Vec::new();
         let mut next_due = None::<i64>;
-        let slot = if stale {
-            store.entry(&key)?
-        } else {
-            // Nothing to do yet: only reschedule.
-            if let Some(b) = store.get(&key)? {
-                for r in b {
-                    let due = self.next_deadline(left, emits, r);
-                    next_due = Some(next_due.map_or(due, |d| d.min(due)));
-                }
+        let stale = match store.get(&key)? {
+            None => return Ok(alone),
+            Some(b) if b.iter().any(acts) => true,
+            Some(b) => {
+                // Nothing to do yet: only reschedule.
+                next_due = b.iter().map(|r| self.next_deadline(left, emits, r)).min();
+                false
             }
+        };
+        if !stale {
             drop(store);
             if let Some(due) = next_due {
                 self.due.add(due, (left, key));
             }
             return Ok(alone);
-        };
+        }
+        let slot = store.entry(&key)?;
         let buffer = slot.take().unwrap_or_default();
         let mut kept = Vec::with_capacity(buffer.len());
         for mut r in buffer {

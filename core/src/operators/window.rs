@@ -6,7 +6,7 @@
 //! when the task starts. When the watermark passes a window's close time,
 //! the window is emitted (in [`Emit::OnWindowClose`] mode) and deleted.
 
-use super::clock::{DueIndex, TimeDriven};
+use super::clock::{DueIndex, TimedOp};
 use super::{Ctx, Data, Processor};
 use crate::codec::RkyvData;
 use crate::error::Result;
@@ -24,6 +24,17 @@ pub(crate) type Merge<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
 /// Keys of windowed stores.
 pub(crate) trait WindowKey: Data + RkyvData + Hash + Eq {}
 impl<T: Data + RkyvData + Hash + Eq> WindowKey for T {}
+
+/// Every key of a store, due at once (their state tells what is due when).
+fn stored_keys_due_now<K: WindowKey, S: RkyvData + Send + 'static>(
+    store: &StoreHandle<K, S>,
+) -> Result<Vec<(i64, K)>> {
+    Ok(lock(store)
+        .stored_keys()?
+        .into_iter()
+        .map(|k| (i64::MIN, k))
+        .collect())
+}
 
 /// Emits `value` for a window, stamped with the window's latest record time.
 fn emit<K, A>(
@@ -90,16 +101,19 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
     }
 
     fn load(&mut self) -> Result<()> {
-        if !self.open.loaded {
-            self.open.loaded = true;
-            for (k, start) in lock(&self.store).stored_keys()? {
-                let close = self.close_time(start);
-                self.open.add(close, (k, start));
-            }
-        }
-        Ok(())
+        let (store, shape) = (&self.store, self.shape);
+        let close = |start: i64| start + shape.size + shape.grace;
+        self.open.load_once(|| {
+            Ok(lock(store)
+                .stored_keys()?
+                .into_iter()
+                .map(|(k, start)| (close(start), (k, start)))
+                .collect())
+        })
     }
+}
 
+impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<K, V, A> {
     fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
         self.load()?;
         let wm = ctx.clock.watermark();
@@ -143,7 +157,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
         Ok(())
     }
 
-    fn try_close(&mut self, ctx: &mut Ctx) -> Result<()> {
+    fn try_advance(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
         let due = self.open.due(ctx.clock.watermark());
         if due.is_empty() {
@@ -165,22 +179,6 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
             }
         }
         Ok(())
-    }
-}
-
-impl<K: WindowKey, V: Data, A: Data + RkyvData> Processor<K, V> for TimeAggregate<K, V, A> {
-    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
-        if let Err(e) = self.try_process(ctx, key, value) {
-            ctx.fail(e);
-        }
-    }
-}
-
-impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeDriven for TimeAggregate<K, V, A> {
-    fn on_watermark(&mut self, ctx: &mut Ctx) {
-        if let Err(e) = self.try_close(ctx) {
-            ctx.fail(e);
-        }
     }
 }
 
@@ -231,9 +229,11 @@ impl<K: WindowKey, V: Data + RkyvData, A: Data> SlidingAggregate<K, V, A> {
     fn windows(&self, times: &[i64]) -> Vec<(i64, i64)> {
         let d = self.difference;
         let mut out: Vec<(i64, i64)> = Vec::with_capacity(times.len() * 2);
-        for (i, &t) in times.iter().enumerate() {
+        for &t in times {
             out.push((t - d, t));
-            if times[i + 1..].iter().any(|&u| u > t && u <= t + 1 + d) {
+            // The first record after `t` opens `t`'s right window if it is close enough.
+            let later = times.partition_point(|&u| u <= t);
+            if times.get(later).is_some_and(|&u| u <= t + 1 + d) {
                 out.push((t + 1, t + 1 + d));
             }
         }
@@ -271,16 +271,12 @@ impl<K: WindowKey, V: Data + RkyvData, A: Data> SlidingAggregate<K, V, A> {
     }
 
     fn load(&mut self) -> Result<()> {
-        if !self.due.loaded {
-            self.due.loaded = true;
-            let keys = lock(&self.store).stored_keys()?;
-            for k in keys {
-                self.due.add(i64::MIN, k);
-            }
-        }
-        Ok(())
+        let store = &self.store;
+        self.due.load_once(|| stored_keys_due_now(store))
     }
+}
 
+impl<K: WindowKey, V: Data + RkyvData, A: Data> TimedOp<K, V> for SlidingAggregate<K, V, A> {
     fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
         self.load()?;
         let (wm, ts) = (ctx.clock.watermark(), ctx.timestamp);
@@ -324,7 +320,7 @@ impl<K: WindowKey, V: Data + RkyvData, A: Data> SlidingAggregate<K, V, A> {
         Ok(())
     }
 
-    fn try_close(&mut self, ctx: &mut Ctx) -> Result<()> {
+    fn try_advance(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
         let wm = ctx.clock.watermark();
         let due = self.due.due(wm);
@@ -377,22 +373,6 @@ impl<K: WindowKey, V: Data + RkyvData, A: Data> SlidingAggregate<K, V, A> {
     }
 }
 
-impl<K: WindowKey, V: Data + RkyvData, A: Data> Processor<K, V> for SlidingAggregate<K, V, A> {
-    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
-        if let Err(e) = self.try_process(ctx, key, value) {
-            ctx.fail(e);
-        }
-    }
-}
-
-impl<K: WindowKey, V: Data + RkyvData, A: Data> TimeDriven for SlidingAggregate<K, V, A> {
-    fn on_watermark(&mut self, ctx: &mut Ctx) {
-        if let Err(e) = self.try_close(ctx) {
-            ctx.fail(e);
-        }
-    }
-}
-
 /// One session of a key: start, end (last record), aggregate, latest time.
 type Session<A> = (i64, i64, A, i64);
 
@@ -441,16 +421,12 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
     }
 
     fn load(&mut self) -> Result<()> {
-        if !self.due.loaded {
-            self.due.loaded = true;
-            let keys = lock(&self.store).stored_keys()?;
-            for k in keys {
-                self.due.add(i64::MIN, k);
-            }
-        }
-        Ok(())
+        let store = &self.store;
+        self.due.load_once(|| stored_keys_due_now(store))
     }
+}
 
+impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for SessionAggregate<K, V, A> {
     fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
         self.load()?;
         let (wm, ts) = (ctx.clock.watermark(), ctx.timestamp);
@@ -507,7 +483,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
         Ok(())
     }
 
-    fn try_close(&mut self, ctx: &mut Ctx) -> Result<()> {
+    fn try_advance(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
         let wm = ctx.clock.watermark();
         let due = self.due.due(wm);
@@ -540,21 +516,5 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
             }
         }
         Ok(())
-    }
-}
-
-impl<K: WindowKey, V: Data, A: Data + RkyvData> Processor<K, V> for SessionAggregate<K, V, A> {
-    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
-        if let Err(e) = self.try_process(ctx, key, value) {
-            ctx.fail(e);
-        }
-    }
-}
-
-impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeDriven for SessionAggregate<K, V, A> {
-    fn on_watermark(&mut self, ctx: &mut Ctx) {
-        if let Err(e) = self.try_close(ctx) {
-            ctx.fail(e);
-        }
     }
 }

@@ -88,8 +88,10 @@ where
 
     fn poll(&self, log: &dyn Log) -> Result<usize> {
         let mut positions = crate::store::lock(&self.positions);
-        let n = log.topic_config(&self.topic)?.partitions as usize;
-        positions.resize(n, 0);
+        if positions.is_empty() {
+            let n = log.topic_config(&self.topic)?.partitions as usize;
+            positions.resize(n, 0);
+        }
         let mut applied = 0;
         let mut records = Vec::new();
         for (p, pos) in positions.iter_mut().enumerate() {

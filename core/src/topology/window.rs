@@ -18,7 +18,7 @@ use super::graph::StoreDef;
 use super::table::{StoreKey, Table};
 use super::{GroupedStream, Stream, lock};
 use crate::codec::RkyvData;
-use crate::operators::clock::TimeDriven;
+use crate::operators::clock::{TimeDriven, Timed, TimedOp};
 use crate::operators::window::{
     Fold, Merge, SessionAggregate, SlidingAggregate, TimeAggregate, WindowShape,
 };
@@ -407,10 +407,10 @@ fn add_node<K: StoreKey, V: Data, A: Data + RkyvData, T>(
     + 'static,
 ) -> Table<Windowed<K>, A>
 where
-    T: Processor<K, V> + TimeDriven + 'static,
+    T: TimedOp<K, V> + 'static,
 {
     let changes = stream.child(kind, vec![stream.node], None, move |init, next| {
-        let op = Arc::new(Mutex::new(make(init, next)?));
+        let op = Arc::new(Mutex::new(Timed::new(make(init, next)?)));
         init.on_time(Arc::clone(&op) as Arc<Mutex<dyn TimeDriven>>);
         Ok(Box::new(Shared(op)) as Box<dyn Processor<K, V>>)
     });
