@@ -1,7 +1,7 @@
 //! The throughput harness: records/s of the log and of whole pipelines.
 //!
 //! ```text
-//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|memory|all] [--records N] [--runs R]
+//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|memory|all] [--records N] [--runs R]
 //! ```
 //!
 //! Each figure is the median of R runs (default 5). `memory` runs once and
@@ -142,7 +142,9 @@ fn main() -> Result<()> {
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
-            "log" | "pipeline" | "state" | "windows" | "memory" | "all" => what = a,
+            "log" | "pipeline" | "state" | "windows" | "hopping" | "join" | "memory" | "all" => {
+                what = a
+            }
             other => anyhow::bail!("unknown argument '{other}'"),
         }
     }
@@ -176,10 +178,12 @@ fn main() -> Result<()> {
             m / 1e6
         );
     }
-    if what == "windows" || what == "all" {
+    if ["windows", "hopping", "all"].contains(&what.as_str()) {
         report("hopping count 10s/2s, 10k keys, 2 threads", runs, || {
             windows::hopping_count(records)
         })?;
+    }
+    if ["windows", "join", "all"].contains(&what.as_str()) {
         report("windowed join ±2s, 2 threads", runs, || {
             windows::windowed_join(records)
         })?;

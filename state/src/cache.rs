@@ -7,6 +7,9 @@ use std::hash::Hash;
 struct Entry<V> {
     /// `None`: the key is absent (deleted or never set).
     value: Option<V>,
+    /// Whether the backend holds a value for the key (as loaded, or as
+    /// last flushed): deleting a key it does not hold writes nothing.
+    stored: bool,
     dirty: bool,
     /// Used since the last flush (eviction keeps these).
     touched: bool,
@@ -16,8 +19,10 @@ struct Entry<V> {
 /// cache first; writes only mark entries dirty. At commit,
 /// [`flush`](Self::flush) hands every dirty entry to the caller (to write to
 /// the state batch and the changelog) once, however many times it changed.
-/// When the cache holds more than its capacity after a flush, the entries
-/// not used since the previous flush are evicted (the hot keys stay).
+/// A key created and deleted between two flushes is never written. After a
+/// flush, deleted keys are forgotten, and when the cache holds more than its
+/// capacity, so are the entries not used since the previous flush (the hot
+/// keys stay).
 #[derive(Debug)]
 pub struct WriteCache<K, V> {
     entries: HashMap<K, Entry<V>, ahash::RandomState>,
@@ -71,15 +76,24 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         mut f: impl FnMut(&K, Option<&V>) -> Result<(), E>,
     ) -> Result<(), E> {
         for (k, e) in self.entries.iter_mut().filter(|(_, e)| e.dirty) {
-            f(k, e.value.as_ref())?;
+            if e.stored || e.value.is_some() {
+                f(k, e.value.as_ref())?;
+            }
+            e.stored = e.value.is_some();
             e.dirty = false;
         }
         self.dirty = 0;
+        self.entries.retain(|_, e| e.value.is_some());
         if self.entries.len() > self.capacity {
             self.entries.retain(|_, e| e.touched);
             if self.entries.len() > self.capacity {
                 self.entries.clear();
             }
+        }
+        // Keep the table dense: a table grown by a burst and then emptied
+        // spreads the remaining entries over many cache lines.
+        if self.entries.capacity() > 4 * self.entries.len().max(1024) {
+            self.entries.shrink_to_fit();
         }
         for e in self.entries.values_mut() {
             e.touched = false;
@@ -105,6 +119,7 @@ fn slot<'a, K: Hash + Eq + Clone, V, E>(
         entries.insert(
             key.clone(),
             Entry {
+                stored: value.is_some(),
                 value,
                 dirty: false,
                 touched: true,
@@ -144,5 +159,31 @@ mod tests {
         assert_eq!(flushed, vec![("k", Some(15))]);
         assert_eq!(c.dirty_len(), 0);
         assert_eq!(c.get(&"k", || Ok::<_, ()>(None)).unwrap(), Some(&15));
+    }
+
+    #[test]
+    fn keys_created_and_deleted_between_flushes_are_never_written() {
+        let mut c: WriteCache<&'static str, u64> = WriteCache::new(10);
+        let absent = || Ok::<_, ()>(None);
+        *c.entry(&"brief", absent).unwrap() = Some(1);
+        *c.entry(&"brief", absent).unwrap() = None;
+        *c.entry(&"kept", absent).unwrap() = Some(2);
+        let mut flushed: Vec<(&str, Option<u64>)> = Vec::new();
+        let mut flush = |c: &mut WriteCache<&'static str, u64>| {
+            c.flush(|k, v| {
+                flushed.push((*k, v.copied()));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        };
+        flush(&mut c);
+        *c.entry(&"kept", absent).unwrap() = None;
+        flush(&mut c);
+        assert_eq!(flushed, vec![("kept", Some(2)), ("kept", None)]);
+        assert_eq!(
+            c.get(&"kept", || Ok::<_, ()>(Some(9))).unwrap(),
+            Some(&9),
+            "deleted keys are forgotten"
+        );
     }
 }

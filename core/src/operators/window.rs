@@ -65,20 +65,27 @@ pub(crate) struct WindowShape {
     pub(crate) grace: i64,
 }
 
-/// Tumbling and hopping windows: one aggregate per (key, window start).
+/// The open time windows of one key: start, aggregate and latest record
+/// time, in start order.
+type KeyWindows<A> = Vec<(i64, A, i64)>;
+
+/// Tumbling and hopping windows. A key's open windows are one store entry,
+/// so that a record updating its `size / advance` windows costs one lookup.
 pub(crate) struct TimeAggregate<K, V, A> {
-    store: StoreHandle<(K, i64), (A, i64)>,
+    store: StoreHandle<K, KeyWindows<A>>,
     shape: WindowShape,
     emit: Emit,
     fold: Arc<Fold<K, V, A>>,
     next: Box<dyn Processor<Windowed<K>, Option<A>>>,
     late: Option<Box<dyn Processor<K, V>>>,
-    open: DueIndex<(K, i64)>,
+    /// (key, window start) by close time; `None` for a key found in the
+    /// store at start, whose windows' close times are not known yet.
+    due: DueIndex<(K, Option<i64>)>,
 }
 
 impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
     pub(crate) fn new(
-        store: StoreHandle<(K, i64), (A, i64)>,
+        store: StoreHandle<K, KeyWindows<A>>,
         shape: WindowShape,
         emit: Emit,
         fold: Arc<Fold<K, V, A>>,
@@ -92,7 +99,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
             fold,
             next,
             late,
-            open: DueIndex::new(),
+            due: DueIndex::new(),
         }
     }
 
@@ -101,13 +108,11 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
     }
 
     fn load(&mut self) -> Result<()> {
-        let (store, shape) = (&self.store, self.shape);
-        let close = |start: i64| start + shape.size + shape.grace;
-        self.open.load_once(|| {
-            Ok(lock(store)
-                .stored_keys()?
+        let store = &self.store;
+        self.due.load_once(|| {
+            Ok(stored_keys_due_now(store)?
                 .into_iter()
-                .map(|(k, start)| (close(start), (k, start)))
+                .map(|(due, k)| (due, (k, None)))
                 .collect())
         })
     }
@@ -123,22 +128,26 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
         let mut start = last - (size - 1) / advance * advance;
         let store = Arc::clone(&self.store);
         let mut store = lock(&store);
+        let slot = store.entry(&key)?;
+        let windows = slot.get_or_insert_with(Vec::new);
         let mut accepted = false;
         while start <= last {
             let close = self.close_time(start);
             if start + size > ts && close > wm {
                 accepted = true;
-                let slot = store.entry(&(key.clone(), start))?;
-                let (agg, max_ts) = match slot.take() {
-                    Some((a, m)) => (Some(a), m.max(ts)),
-                    None => {
-                        self.open.add(close, (key.clone(), start));
-                        (None, ts)
+                let (at, agg, max_ts) = match windows.binary_search_by_key(&start, |w| w.0) {
+                    Ok(at) => {
+                        let (_, agg, max_ts) = windows.remove(at);
+                        (at, Some(agg), max_ts.max(ts))
+                    }
+                    Err(at) => {
+                        self.due.add(close, (key.clone(), Some(start)));
+                        (at, None, ts)
                     }
                 };
                 let agg = (self.fold)(&key, value.clone(), agg);
                 let out = (self.emit == Emit::OnWindowUpdate).then(|| agg.clone());
-                *slot = Some((agg, max_ts));
+                windows.insert(at, (start, agg, max_ts));
                 if let Some(out) = out {
                     let w = Windowed {
                         key: key.clone(),
@@ -150,6 +159,9 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
             }
             start += advance;
         }
+        if windows.is_empty() {
+            *slot = None;
+        }
         drop(store);
         if !accepted {
             late(ctx, &mut self.late, key, value);
@@ -159,23 +171,48 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
 
     fn try_advance(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
-        let due = self.open.due(ctx.clock.watermark());
+        let wm = ctx.clock.watermark();
+        let due = self.due.due(wm);
         if due.is_empty() {
             return Ok(());
         }
         let store = Arc::clone(&self.store);
         let mut store = lock(&store);
         for (key, start) in due {
-            let taken = store.entry(&(key.clone(), start))?.take();
-            if let (Some((agg, max_ts)), Emit::OnWindowClose) = (taken, self.emit) {
-                let end = start + self.shape.size;
-                emit(
-                    ctx,
-                    &mut *self.next,
-                    Windowed { key, start, end },
-                    Some(agg),
-                    max_ts,
-                );
+            // A key's windows may have closed with an earlier item of it.
+            let first = store.get(&key)?.and_then(|ws| ws.first()).map(|w| w.0);
+            match first.map(|s| self.close_time(s)) {
+                None => continue,
+                Some(close) if close > wm => {
+                    if start.is_none() {
+                        self.due.add(close, (key, None));
+                    }
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let slot = store.entry(&key)?;
+            let mut windows = slot.take().unwrap_or_default();
+            let open = windows.partition_point(|w| self.close_time(w.0) <= wm);
+            let kept = windows.split_off(open);
+            if start.is_none()
+                && let Some(w) = kept.first()
+            {
+                self.due.add(self.close_time(w.0), (key.clone(), None));
+            }
+            if !kept.is_empty() {
+                *slot = Some(kept);
+            }
+            if self.emit == Emit::OnWindowClose {
+                for (start, agg, max_ts) in windows {
+                    let end = start + self.shape.size;
+                    let w = Windowed {
+                        key: key.clone(),
+                        start,
+                        end,
+                    };
+                    emit(ctx, &mut *self.next, w, Some(agg), max_ts);
+                }
             }
         }
         Ok(())
