@@ -406,3 +406,30 @@ fn joining_an_unmaterialized_table_is_a_build_error() {
     let err = b.build().unwrap_err().to_string();
     assert!(err.contains("not materialized"), "{err}");
 }
+
+#[test]
+fn a_repartition_topic_feeding_a_join_gets_the_other_sides_partition_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(MemoryLog::new());
+    log.create_topic("orders", &TopicConfig::new(2)).unwrap();
+    log.create_topic("customers", &TopicConfig::new(3)).unwrap();
+    log.create_topic("out", &TopicConfig::new(3)).unwrap();
+    let mut b = Topology::builder("shop");
+    let customers = b.table::<String, String>("customers", Utf8, Utf8, "customers");
+    b.stream::<String, String>("orders", Utf8, Utf8) // order id -> customer
+        .key_by("by-customer", |_order, customer| customer.clone())
+        .join_table(&customers, |_c, order, name| format!("{order} for {name}"))
+        .to("out", Utf8, Utf8);
+    let config = Config {
+        state_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    App::new(b.build().unwrap(), Arc::clone(&log) as Arc<dyn Log>, config).unwrap();
+    assert_eq!(
+        log.topic_config("shop-by-customer-repartition")
+            .unwrap()
+            .partitions,
+        3,
+        "sized like the table it is joined with, not like 'orders'"
+    );
+}

@@ -29,7 +29,10 @@ fn topology() -> Topology {
 
 /// Record `i`: key `k{i % 20}`, time `5 i` less up to 15 ms of disorder.
 fn record(i: u64) -> (String, i64) {
-    (format!("k{}", i % 20), 100 + 5 * i as i64 - ((i * 7) % 16) as i64)
+    (
+        format!("k{}", i % 20),
+        100 + 5 * i as i64 - ((i * 7) % 16) as i64,
+    )
 }
 
 fn produce(log: &dyn Log, from: u64, to: u64) {
@@ -54,7 +57,9 @@ fn run(log: &Arc<EmbeddedLog>, dir: &std::path::Path) {
         .unwrap()
         .start()
         .unwrap();
-    running.wait_until_caught_up(Duration::from_secs(60)).unwrap();
+    running
+        .wait_until_caught_up(Duration::from_secs(60))
+        .unwrap();
     running.shutdown().unwrap();
 }
 

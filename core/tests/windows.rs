@@ -274,6 +274,27 @@ fn tumbling_counts_close_in_order_and_late_records_are_counted() {
 }
 
 #[test]
+fn closed_windows_are_removed_from_the_store() {
+    let mut b = Topology::builder("expiry");
+    b.stream::<String, u32>("in", Utf8, Json)
+        .group_by_key()
+        .windowed_by(TimeWindows::tumbling(ms(10)))
+        .count("counts");
+    let driver = TestDriver::new(b.build().unwrap()).unwrap();
+    let input = driver.input("in", Utf8, Json);
+    for (k, t) in [("a", 1), ("b", 2), ("a", 12), ("c", 25)] {
+        input.pipe_at(k.to_string(), 0u32, t).unwrap();
+    }
+    // The store keeps each key's open windows: (start, count, latest time).
+    let held = |driver: &TestDriver| -> Vec<(String, Vec<(i64, u64, i64)>)> {
+        driver.store("counts").unwrap().iter().unwrap()
+    };
+    assert_eq!(held(&driver), vec![("c".to_string(), vec![(20, 1, 25)])]);
+    input.pipe_at("c".to_string(), 0u32, 40).unwrap();
+    assert_eq!(held(&driver), vec![("c".to_string(), vec![(40, 1, 40)])]);
+}
+
+#[test]
 fn late_records_can_go_to_a_stream() {
     let mut b = Topology::builder("late");
     let windowed = b

@@ -2,7 +2,8 @@
 //!
 //! Each input partition of a task tracks the largest event time seen on
 //! it. The task's watermark is the smallest of those over the inputs that
-//! are not idle, minus the allowed out-of-orderness, and never goes back.
+//! are not idle (the largest, when all are idle), minus the allowed
+//! out-of-orderness, and never goes back.
 //! An input is idle when it has had nothing to read for the configured
 //! idle timeout; it then stops holding the watermark back until records
 //! arrive on it again.
@@ -62,13 +63,16 @@ impl Clock {
     }
 
     fn recompute(&mut self) {
+        // When every input is idle, none holds the watermark back: it
+        // follows the largest time seen.
         let low = self
             .max
             .iter()
             .zip(&self.idle)
             .filter(|(_, idle)| !**idle)
             .map(|(m, _)| *m)
-            .min();
+            .min()
+            .or_else(|| self.max.iter().copied().max());
         if let Some(low) = low
             && low != i64::MIN
         {
@@ -219,10 +223,13 @@ mod tests {
         assert_eq!(c.watermark(), 90);
         c.observe(0, 300);
         assert_eq!(c.watermark(), 190);
+        c.set_idle(0, true);
+        c.set_idle(1, true);
+        assert_eq!(c.watermark(), 290, "all idle: the largest time seen");
         let mut d = Clock::new(2, 10);
         d.restore(&c.encode());
-        assert_eq!(d.watermark(), 190);
+        assert_eq!(d.watermark(), 290);
         d.observe(0, 400);
-        assert_eq!(d.watermark(), 190);
+        assert_eq!(d.watermark(), 290);
     }
 }
