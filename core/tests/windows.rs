@@ -286,9 +286,8 @@ fn closed_windows_are_removed_from_the_store() {
         input.pipe_at(k.to_string(), 0u32, t).unwrap();
     }
     // The store keeps each key's open windows: (start, count, latest time).
-    let held = |driver: &TestDriver| -> Vec<(String, Vec<(i64, u64, i64)>)> {
-        driver.store("counts").unwrap().iter().unwrap()
-    };
+    type Held = Vec<(String, Vec<(i64, u64, i64)>)>;
+    let held = |driver: &TestDriver| -> Held { driver.store("counts").unwrap().iter().unwrap() };
     assert_eq!(held(&driver), vec![("c".to_string(), vec![(20, 1, 25)])]);
     input.pipe_at("c".to_string(), 0u32, 40).unwrap();
     assert_eq!(held(&driver), vec![("c".to_string(), vec![(40, 1, 40)])]);
