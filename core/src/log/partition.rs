@@ -6,6 +6,7 @@ use super::segment::{self, ScanEnd, Segment};
 use super::{FsyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::record::{Record, now_millis};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,6 +37,8 @@ pub(crate) struct Partition {
     writer: Option<Writer>,
     /// Bytes of the sealed segments right after the last compaction.
     compacted_bytes: u64,
+    /// Offset where the next compaction pass starts indexing keys.
+    clean_until: u64,
 }
 
 impl Partition {
@@ -58,6 +61,7 @@ impl Partition {
             segments,
             writer: None,
             compacted_bytes: 0,
+            clean_until: 0,
         })
     }
 
@@ -253,24 +257,58 @@ impl Partition {
     /// the original, so a crash leaves either version; readers in other
     /// processes keep reading the version they opened.
     pub(crate) fn compact(&mut self) -> Result<()> {
+        self.compact_pass(COMPACTION_INDEX_KEYS)
+    }
+
+    /// One compaction pass indexing at most about `index_keys` keys.
+    fn compact_pass(&mut self, index_keys: usize) -> Result<()> {
         self.become_writer()?;
         let sealed = self.segments.len().saturating_sub(1);
         if sealed == 0 {
             return Ok(());
         }
-        let mut latest: std::collections::HashMap<Option<bytes::Bytes>, u64> =
-            std::collections::HashMap::new();
-        for i in 0..self.segments.len() {
-            for r in self.segment_records(i)? {
-                latest.insert(r.key, r.offset);
+        // Index the latest offset of each key (by a 128-bit hash of it) over
+        // the dirty part, from where the previous pass stopped, one segment
+        // at a time, until the index is full: memory stays bounded however
+        // many keys the partition holds (Kafka's cleaner does the same).
+        // Then rewrite the sealed segments up to there, dropping each record
+        // whose key has a later offset in the index.
+        let first_dirty = self
+            .segments
+            .iter()
+            .rposition(|s| s.base_offset <= self.clean_until)
+            .unwrap_or(0);
+        let mut latest: HashMap<u128, u64> = HashMap::new();
+        let mut indexed_to = first_dirty;
+        for i in first_dirty..self.segments.len() {
+            let records = self.segment_records(i)?;
+            if indexed_to > first_dirty && latest.len() + records.len() > index_keys {
+                break;
             }
+            for r in &records {
+                latest.insert(key_hash(r.key.as_deref()), r.offset);
+            }
+            indexed_to = i + 1;
+        }
+        let sealed = sealed.min(indexed_to);
+        self.clean_until = self
+            .segments
+            .get(indexed_to)
+            .map_or(u64::MAX, |s| s.base_offset);
+        if indexed_to == self.segments.len() {
+            // Everything was indexed: the next pass starts from the beginning.
+            self.clean_until = 0;
         }
         let mut removed = Vec::new();
         for i in 0..sealed {
             let records = self.segment_records(i)?;
             let keep: Vec<&Record> = records
                 .iter()
-                .filter(|r| latest.get(&r.key) == Some(&r.offset))
+                .filter(|r| {
+                    latest
+                        .get(&key_hash(r.key.as_deref()))
+                        .is_none_or(|&last| last <= r.offset)
+                })
                 .collect();
             if keep.len() == records.len() {
                 continue;
@@ -409,5 +447,73 @@ impl Partition {
             }
         }
         Ok(self.end_offset())
+    }
+}
+
+/// Most keys one compaction pass indexes (about 40 MiB of index).
+const COMPACTION_INDEX_KEYS: usize = 1 << 20;
+
+/// A 128-bit hash of a record key, for the compaction index (two SipHash
+/// passes with different salts: a collision, which could drop a key's
+/// latest record, is as unlikely as with Kafka's MD5 offset map).
+fn key_hash(key: Option<&[u8]>) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u64| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0x5EED_0001)) << 64) | u128::from(half(0x5EED_0002))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn passes_with_a_small_index_converge_to_the_latest_record_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not marked compacted, so that rolling segments does not compact
+        // on its own: the passes below do it all.
+        let config = TopicConfig::new(1).segment_bytes(1024);
+        let mut p =
+            Partition::open("t", 0, dir.path().join("0"), config, FsyncPolicy::Never).unwrap();
+        let mut latest = BTreeMap::new();
+        let mut batch = BatchBuilder::new();
+        for i in 0..3000u64 {
+            let key = format!("k{}", (i * 7) % 200);
+            batch.clear();
+            batch.push(i as i64, Some(key.as_bytes()), Some(&i.to_le_bytes()), &[]);
+            p.append(&mut batch).unwrap();
+            latest.insert(key, i);
+        }
+        let count = |p: &Partition| {
+            let mut out = Vec::new();
+            let mut pos = p.start_offset();
+            while pos < p.end_offset() {
+                let before = out.len();
+                p.fetch(pos, 1 << 20, &mut out).unwrap();
+                pos = out[before..]
+                    .last()
+                    .map_or(p.end_offset(), |r: &Record| r.offset + 1);
+            }
+            out
+        };
+        assert_eq!(count(&p).len(), 3000);
+        // An index of 40 keys covers a few segments per pass; enough passes
+        // clean the whole partition.
+        for _ in 0..100 {
+            p.compact_pass(40).unwrap();
+        }
+        let records = count(&p);
+        let mut seen = BTreeMap::new();
+        for r in &records {
+            let key = String::from_utf8(r.key.as_ref().unwrap().to_vec()).unwrap();
+            seen.insert(key, r.offset);
+        }
+        assert_eq!(seen, latest, "every key keeps its latest record");
+        assert_eq!(records.len(), 200, "one record per key is left");
     }
 }

@@ -246,8 +246,10 @@ impl Segment {
 
     /// Index entry to start reading from to find `offset`.
     fn entry_for_offset(&self, offset: u64) -> Option<IndexEntry> {
+        // Before the first batch (a compacted segment may start with a gap
+        // of removed records), reading starts at the first batch.
         let i = self.index.partition_point(|e| e.offset <= offset);
-        i.checked_sub(1).map(|i| self.index[i])
+        self.index.get(i.saturating_sub(1)).copied()
     }
 
     /// Reads records with offsets `>= offset`, whole batches, until about
