@@ -8,6 +8,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::record::{Record, now_millis};
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -235,17 +236,21 @@ impl Partition {
         Ok(())
     }
 
-    /// All records of segment `i`.
-    fn segment_records(&self, i: usize) -> Result<Vec<Record>> {
+    /// Calls `f` on every record of segment `i`, reading about 1 MiB at a
+    /// time (so memory does not grow with the segment).
+    fn for_each_record(&self, i: usize, mut f: impl FnMut(&Record) -> Result<()>) -> Result<()> {
         let seg = &self.segments[i];
-        let mut out = Vec::new();
+        let mut chunk = Vec::new();
         let mut pos = seg.base_offset;
         loop {
-            let before = out.len();
-            seg.read(pos, 4 << 20, &mut out)?;
-            match out.last() {
-                Some(r) if out.len() > before => pos = r.offset + 1,
-                _ => return Ok(out),
+            chunk.clear();
+            seg.read(pos, 1 << 20, &mut chunk)?;
+            let Some(last) = chunk.last() else {
+                return Ok(());
+            };
+            pos = last.offset + 1;
+            for r in &chunk {
+                f(r)?;
             }
         }
     }
@@ -281,13 +286,13 @@ impl Partition {
         let mut latest: HashMap<u128, u64> = HashMap::new();
         let mut indexed_to = first_dirty;
         for i in first_dirty..self.segments.len() {
-            let records = self.segment_records(i)?;
-            if indexed_to > first_dirty && latest.len() + records.len() > index_keys {
+            if indexed_to > first_dirty && latest.len() >= index_keys {
                 break;
             }
-            for r in &records {
+            self.for_each_record(i, |r| {
                 latest.insert(key_hash(r.key.as_deref()), r.offset);
-            }
+                Ok(())
+            })?;
             indexed_to = i + 1;
         }
         let sealed = sealed.min(indexed_to);
@@ -299,47 +304,69 @@ impl Partition {
             // Everything was indexed: the next pass starts from the beginning.
             self.clean_until = 0;
         }
+        let is_latest = |r: &Record| {
+            latest
+                .get(&key_hash(r.key.as_deref()))
+                .is_none_or(|&last| last <= r.offset)
+        };
         let mut removed = Vec::new();
         for i in 0..sealed {
-            let records = self.segment_records(i)?;
-            let keep: Vec<&Record> = records
-                .iter()
-                .filter(|r| {
-                    latest
-                        .get(&key_hash(r.key.as_deref()))
-                        .is_none_or(|&last| last <= r.offset)
-                })
-                .collect();
-            if keep.len() == records.len() {
+            let (mut kept, mut dropped) = (0u64, 0u64);
+            self.for_each_record(i, |r| {
+                if is_latest(r) {
+                    kept += 1;
+                } else {
+                    dropped += 1;
+                }
+                Ok(())
+            })?;
+            if dropped == 0 {
                 continue;
             }
             let seg = &self.segments[i];
             let (base, path) = (seg.base_offset, seg.path.clone());
-            if keep.is_empty() {
+            if kept == 0 {
                 std::fs::remove_file(&path)
                     .ctx(|| format!("deleting compacted-away {}", path.display()))?;
                 removed.push(i);
                 continue;
             }
             let tmp = path.with_extension("log.compacting");
-            let mut bytes = Vec::new();
+            let file = File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+            let mut out = std::io::BufWriter::new(file);
             let mut batch = BatchBuilder::new();
-            for chunk in keep.chunks(1000) {
-                batch.clear();
-                let batch_base = chunk[0].offset;
-                for r in chunk {
-                    let delta = (r.offset - batch_base) as u32;
-                    batch.push_at(
-                        delta,
-                        r.timestamp,
-                        r.key.as_deref(),
-                        r.value.as_deref(),
-                        &r.headers,
-                    );
+            let mut batch_base = None;
+            let write = |out: &mut std::io::BufWriter<File>, bytes: &[u8]| {
+                out.write_all(bytes)
+                    .ctx(|| format!("writing {}", tmp.display()))
+            };
+            self.for_each_record(i, |r| {
+                if !is_latest(r) {
+                    return Ok(());
                 }
-                bytes.extend_from_slice(batch.finish(batch_base));
+                let first = *batch_base.get_or_insert(r.offset);
+                let delta = (r.offset - first) as u32;
+                batch.push_at(
+                    delta,
+                    r.timestamp,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &r.headers,
+                );
+                if batch.len() >= 1000 {
+                    write(&mut out, batch.finish(first))?;
+                    batch.clear();
+                    batch_base = None;
+                }
+                Ok(())
+            })?;
+            if let Some(first) = batch_base {
+                write(&mut out, batch.finish(first))?;
             }
-            super::offsets::write_synced(&tmp, &bytes)?;
+            out.into_inner()
+                .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))?
+                .sync_all()
+                .ctx(|| format!("syncing {}", tmp.display()))?;
             std::fs::rename(&tmp, &path)
                 .ctx(|| format!("replacing {} by its compacted version", path.display()))?;
             let (seg, end) = Segment::open(path.clone(), base, false, true, true)?;
@@ -354,7 +381,7 @@ impl Partition {
                 });
             }
             tracing::debug!(topic = %self.topic, partition = self.id, file = %seg.path.display(),
-                kept = keep.len(), dropped = records.len() - keep.len(), "compacted segment");
+                kept, dropped, "compacted segment");
             self.segments[i] = seg;
         }
         for i in removed.into_iter().rev() {
