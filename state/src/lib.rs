@@ -88,18 +88,6 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     /// Applies a batch atomically: all of it or nothing.
     fn commit(&self, batch: &StateBatch) -> Result<()>;
 
-    /// Applies a batch without making it durable on its own (no write-ahead
-    /// log): a crash may lose it. For rebuilding state that is redone from
-    /// scratch after a crash; [`flush`](Self::flush) makes it durable.
-    fn commit_unlogged(&self, batch: &StateBatch) -> Result<()> {
-        self.commit(batch)
-    }
-
-    /// Makes everything applied so far durable.
-    fn flush(&self) -> Result<()> {
-        Ok(())
-    }
-
     /// Deletes every entry of a store partition (when a task moves away or
     /// its state is rebuilt).
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()>;

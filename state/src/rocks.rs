@@ -61,9 +61,6 @@ impl RocksState {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_background_jobs(2);
-        // Unlogged writes (restores) and their checkpoints live in different
-        // column families: flushing them together keeps them consistent.
-        db_opts.set_atomic_flush(true);
 
         let mut cfs: Vec<String> = DB::list_cf(&db_opts, &path).unwrap_or_default();
         for name in stores
@@ -104,9 +101,8 @@ impl RocksState {
         Self::open(path, &stores, config)
     }
 
-    /// Applies a batch; `logged` writes the WAL too (else only memtables,
-    /// which a crash loses: for rebuilds that are redone from scratch).
-    fn write(&self, batch: &StateBatch, logged: bool) -> Result<()> {
+    /// Applies a batch atomically, through the write-ahead log.
+    fn write(&self, batch: &StateBatch) -> Result<()> {
         let mut wb = WriteBatch::default();
         let meta = self.meta_cf()?;
         // Column families resolved once per batch; keys built in one buffer.
@@ -146,9 +142,7 @@ impl RocksState {
                 Op::Meta { key, value } => wb.put_cf(meta, key, value),
             }
         }
-        let mut opts = rocksdb::WriteOptions::default();
-        opts.disable_wal(!logged);
-        self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
+        self.db.write(wb).map_err(|e| self.err(e))
     }
 
     fn err(&self, source: rocksdb::Error) -> Error {
@@ -228,25 +222,7 @@ impl StateBackend for RocksState {
     }
 
     fn commit(&self, batch: &StateBatch) -> Result<()> {
-        self.write(batch, true)
-    }
-
-    fn commit_unlogged(&self, batch: &StateBatch) -> Result<()> {
-        self.write(batch, false)
-    }
-
-    fn flush(&self) -> Result<()> {
-        let mut cfs = Vec::new();
-        for name in &self.names {
-            cfs.push(
-                self.db
-                    .cf_handle(name)
-                    .ok_or_else(|| Error::UnknownStore(name.clone()))?,
-            );
-        }
-        self.db
-            .flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())
-            .map_err(|e| self.err(e))
+        self.write(batch)
     }
 
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()> {

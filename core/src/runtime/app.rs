@@ -346,13 +346,6 @@ impl App {
             tasks.extend(chunk?);
         }
         tasks.sort_by_key(|t| t.id);
-        // Restores write without the write-ahead log; make them durable
-        // before the first commit.
-        if let Some(state) = &self.state
-            && tasks.iter().any(|t| t.restored > 0)
-        {
-            state.flush()?;
-        }
         Ok(tasks)
     }
 

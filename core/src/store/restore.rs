@@ -30,7 +30,7 @@ use tributary_state::{StateBackend, StateBatch};
 /// Header naming a changelog marker record.
 pub(crate) const MARKER_HEADER: &str = "tributary.positions";
 /// Operations per restore batch.
-const RESTORE_BATCH: usize = 50_000;
+const RESTORE_BATCH: usize = 250_000;
 
 /// Input positions of a task.
 pub(crate) type Positions = Vec<(TopicPartition, u64)>;
@@ -213,6 +213,9 @@ fn rebuild(
     let mut pos = start;
     let mut batch = StateBatch::new();
     let mut records = Vec::new();
+    // Changes of the current batch, applied sorted by key: RocksDB inserts
+    // sorted keys into its memtable several times faster than random ones.
+    let mut changes: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = Vec::new();
     if start < end {
         tracing::info!(store = %store.name, partition = p, records = end - start, "restoring from changelog {topic}");
     }
@@ -227,8 +230,7 @@ fn rebuild(
                 (None, Some(v)) if r.header(MARKER_HEADER).is_some() => {
                     marker = Some(decode_positions(v)?)
                 }
-                (Some(k), Some(v)) => batch.put(store.id, p, k, v),
-                (Some(k), None) => batch.delete(store.id, p, k),
+                (Some(k), v) => changes.push((k.clone(), v.clone())),
                 (None, _) => {}
             }
         }
@@ -236,10 +238,11 @@ fn rebuild(
         if let Some(b) = &bar {
             b.set_position(pos - start);
         }
-        if batch.len() >= RESTORE_BATCH {
-            // Unlogged: a crash mid-restore leaves no checkpoint, so the
-            // next start drops the partition and restores it again.
-            backend.commit_unlogged(&batch)?;
+        if changes.len() >= RESTORE_BATCH {
+            sorted_into(&mut changes, &mut batch, store.id, p);
+            // No checkpoint yet: after a crash mid-restore, the next start
+            // drops the partition and restores it again.
+            backend.commit(&batch)?;
             batch.clear();
         }
         if last_report.elapsed() >= Duration::from_secs(2) {
@@ -249,11 +252,10 @@ fn rebuild(
                 "restoring: {:.0} records/s", rate);
         }
     }
-    // The checkpoint goes unlogged with the last entries: column families
-    // flush atomically, so a crash keeps both or neither, and the
-    // application flushes once all tasks are restored, before any commit.
+    // The checkpoint goes in one batch with the last entries.
+    sorted_into(&mut changes, &mut batch, store.id, p);
     batch.meta(ckpt_key, &pos.to_le_bytes());
-    backend.commit_unlogged(&batch)?;
+    backend.commit(&batch)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -263,4 +265,26 @@ fn rebuild(
             "restored from changelog in {secs:.2}s ({:.0} records/s)", applied as f64 / secs.max(1e-9));
     }
     Ok((applied, marker))
+}
+
+/// Moves `changes` into `batch` sorted by key, keeping only the last change
+/// of each key.
+fn sorted_into(
+    changes: &mut Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    batch: &mut StateBatch,
+    store: tributary_state::StoreId,
+    p: u32,
+) {
+    // Stable: equal keys stay in log order, so the last one is the latest.
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (k, v)) in changes.iter().enumerate() {
+        if changes.get(i + 1).is_some_and(|next| next.0 == *k) {
+            continue;
+        }
+        match v {
+            Some(v) => batch.put(store, p, k, v),
+            None => batch.delete(store, p, k),
+        }
+    }
+    changes.clear();
 }
