@@ -61,6 +61,10 @@ impl RocksState {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_background_jobs(2);
+        // Flush all column families together: the small metadata family
+        // would otherwise keep old write-ahead-log files alive, and RocksDB
+        // would keep forcing tiny flushes to free them.
+        db_opts.set_atomic_flush(true);
 
         let mut cfs: Vec<String> = DB::list_cf(&db_opts, &path).unwrap_or_default();
         for name in stores
