@@ -43,10 +43,19 @@
 //!
 //! ## Feature flags
 //!
-//! `tributary` has no optional features.
+//! - `rocksdb` (default): durable state in RocksDB for [`App`]. Without it
+//!   (`default-features = false`), topologies still build and run in
+//!   [`testing::TestDriver`], and [`App`] runs stateless topologies only;
+//!   nothing of RocksDB is compiled.
+//!
+//! ## Declaring pipelines with macros
+//!
+//! Crate `tributary-macros` offers `pipeline!`, a second front end that
+//! expands to this builder, and `#[derive(Event)]` for [`event`] types.
 
 pub mod codec;
 pub mod error;
+pub mod event;
 pub mod log;
 mod operators;
 mod partitioner;

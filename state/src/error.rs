@@ -8,6 +8,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// RocksDB reported an error.
+    #[cfg(feature = "rocksdb")]
     #[error("state store {path}: {source}")]
     Rocks {
         /// The database directory.

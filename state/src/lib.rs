@@ -21,18 +21,23 @@
 //!
 //! ## Feature flags
 //!
-//! None. RocksDB is built without compression libraries.
+//! - `rocksdb` (default): [`RocksState`]. Without it only [`MemoryState`]
+//!   exists, which is enough to build topologies and run them in tests
+//!   without compiling RocksDB (RocksDB is built without compression
+//!   libraries either way).
 
 mod batch;
 mod cache;
 mod error;
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use batch::{Op, StateBatch};
 pub use cache::WriteCache;
 pub use error::{Error, Result};
 pub use memory::MemoryState;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksState;
 
 /// Settings of the state backend.

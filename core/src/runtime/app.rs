@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tributary_state::{RocksState, StateBackend, StateConfig};
+use tributary_state::StateBackend;
 
 /// A topology bound to a log, checked and ready to start.
 ///
@@ -85,18 +85,7 @@ impl App {
         }
         let dir = config.state_dir.join(&group);
         let memory = config.state_memory;
-        Self::with_state(topology, log, config, |stores| {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-            let state = RocksState::open(
-                &dir,
-                stores,
-                StateConfig {
-                    memory_budget: memory,
-                },
-            )?;
-            Ok(Arc::new(state) as Arc<dyn StateBackend>)
-        })
+        Self::with_state(topology, log, config, |stores| open_state(&dir, stores, memory))
     }
 
     /// Like [`App::new`], with the state backend made by `open_state` (called
@@ -586,4 +575,31 @@ fn co_partitioned(
 /// A duration in whole milliseconds, saturating.
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Opens the RocksDB state of an application in `dir`.
+#[cfg(feature = "rocksdb")]
+fn open_state(
+    dir: &std::path::Path,
+    stores: &[String],
+    memory_budget: usize,
+) -> Result<Arc<dyn StateBackend>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let config = tributary_state::StateConfig { memory_budget };
+    let state = tributary_state::RocksState::open(dir, stores, config)?;
+    Ok(Arc::new(state) as Arc<dyn StateBackend>)
+}
+
+/// Without RocksDB there is no durable state: stateful topologies are refused.
+#[cfg(not(feature = "rocksdb"))]
+fn open_state(
+    _dir: &std::path::Path,
+    stores: &[String],
+    _memory_budget: usize,
+) -> Result<Arc<dyn StateBackend>> {
+    Err(Error::InvalidConfig(format!(
+        "the topology has state stores ({}), but tributary was built without its \
+         `rocksdb` feature; enable it to run stateful applications",
+        stores.join(", ")
+    )))
 }
