@@ -433,3 +433,53 @@ fn a_repartition_topic_feeding_a_join_gets_the_other_sides_partition_count() {
         "sized like the table it is joined with, not like 'orders'"
     );
 }
+
+/// A stream re-keyed through a repartition topic (keys encoded with rkyv)
+/// and a table read from a topic (keys encoded as UTF-8) must meet equal
+/// keys in the same task: the repartition topic partitions like the table.
+#[test]
+fn a_rekeyed_stream_meets_a_table_read_from_a_topic_in_every_partition() {
+    let mut b = Topology::builder("rekeyed");
+    let items = b.table::<String, String>("items", Utf8, Json, "items");
+    let orders = b.stream::<String, String>("orders", Utf8, Utf8);
+    let priced = orders
+        .key_by("by-item", |_user, item| item.clone())
+        .join_table(&items, |_item, _order_item, title| title.clone());
+    priced.to("titled", Utf8, Utf8);
+    // And a table aggregated from the repartitioned stream, joined with
+    // another table read from a topic.
+    let counts = orders
+        .key_by("by-item-2", |_user, item| item.clone())
+        .group_by_key()
+        .count("per-item");
+    counts
+        .join(&items, |_item, n, title| format!("{title}: {n}"))
+        .to_stream()
+        .to("counted", Utf8, Utf8);
+    let driver = TestDriver::with_partitions(b.build().unwrap(), 4, Config::default()).unwrap();
+    let table = driver.input("items", Utf8, Optional(Json));
+    for i in 0..64 {
+        table
+            .pipe(format!("item-{i}"), Some(format!("Title {i}")))
+            .unwrap();
+    }
+    let input = driver.input("orders", Utf8, Utf8);
+    for i in 0..64 {
+        input
+            .pipe(format!("user-{}", i * 7 % 13), format!("item-{i}"))
+            .unwrap();
+    }
+    let mut titled = driver
+        .output::<String, String, _, _>("titled", Utf8, Utf8)
+        .read_values()
+        .unwrap();
+    titled.sort();
+    let mut expected: Vec<String> = (0..64).map(|i| format!("Title {i}")).collect();
+    expected.sort();
+    assert_eq!(titled, expected, "every order finds its item");
+    let counted = driver
+        .output::<String, String, _, _>("counted", Utf8, Utf8)
+        .read_values()
+        .unwrap();
+    assert_eq!(counted.len(), 64, "{counted:?}");
+}

@@ -1,5 +1,6 @@
 //! The untyped graph behind a topology: node names, edges, sources, sinks.
 
+use crate::operators::sink::{KeyEncoder, PartitionSlot};
 use crate::operators::source::SourceFactory;
 use std::any::Any;
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub(crate) struct SourceDef {
     pub(crate) factory: SourceFactory,
     /// The source's [`ExtractorSlot`](crate::operators::source::ExtractorSlot), typed.
     pub(crate) event_time: Arc<dyn Any + Send + Sync>,
+    /// The topic's key codec, as a [`KeyEncoder`].
+    pub(crate) key_encoder: Arc<dyn Any + Send + Sync>,
 }
 
 impl std::fmt::Debug for SourceDef {
@@ -39,12 +42,65 @@ impl std::fmt::Debug for SourceDef {
 }
 
 /// A topic written by the topology.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct SinkDef {
     pub(crate) topic: String,
     pub(crate) node: usize,
     pub(crate) internal: bool,
+    /// For repartition topics, their [`PartitionSlot`], typed.
+    pub(crate) partition_by: Option<Arc<dyn Any + Send + Sync>>,
 }
+
+impl std::fmt::Debug for SinkDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkDef")
+            .field("topic", &self.topic)
+            .field("node", &self.node)
+            .field("internal", &self.internal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the records reaching a node were partitioned by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partitioning {
+    /// By the topic of this source (an index into `Graph::sources`).
+    Topic(usize),
+    /// By this repartition topic's sink (an index into `Graph::sinks`).
+    Repartition(usize),
+    /// Keys may have changed since (or inputs were merged).
+    Unknown,
+}
+
+/// Node kinds whose output records keep the keys of their (first) input.
+const KEEPS_KEYS: &[&str] = &[
+    "filter",
+    "map-values",
+    "inspect",
+    "process",
+    "join-global",
+    "left-join-global",
+    "join-table",
+    "left-join-table",
+    "join",
+    "left-join",
+    "outer-join",
+    "branch",
+    "branch-arm",
+    "late-records",
+    "table-source",
+    "table-filter",
+    "table-map-values",
+    "table-join",
+    "table-left-join",
+    "table-outer-join",
+    "materialize",
+    "to-stream",
+    "count",
+    "aggregate",
+    "reduce",
+    "top-k",
+];
 
 /// A state store, owned by the node that updates it.
 #[derive(Debug, Clone)]
@@ -88,6 +144,9 @@ pub(crate) struct Graph {
     pub(crate) errors: Vec<String>,
     pub(crate) sealed: bool,
     counters: HashMap<&'static str, usize>,
+    /// Repartition topics partitioned like an input topic they are joined
+    /// with: repartition topic -> input topic.
+    aligned: HashMap<String, String>,
 }
 
 impl Graph {
@@ -126,6 +185,77 @@ impl Graph {
             topic,
         });
         self.nodes.len() - 1
+    }
+
+    /// Where the records reaching `node` were last partitioned by key.
+    fn partitioning(&self, node: usize) -> Partitioning {
+        let info = &self.nodes[node];
+        match info.kind {
+            "source" => self
+                .sources
+                .iter()
+                .position(|s| s.node == node)
+                .map_or(Partitioning::Unknown, Partitioning::Topic),
+            "repartition-source" => self
+                .sinks
+                .iter()
+                .position(|s| s.internal && Some(&s.topic) == info.topic.as_ref())
+                .map_or(Partitioning::Unknown, Partitioning::Repartition),
+            "merge" => {
+                let mut parts = info.parents.iter().map(|&p| self.partitioning(p));
+                let first = parts.next().unwrap_or(Partitioning::Unknown);
+                if parts.all(|p| p == first) {
+                    first
+                } else {
+                    Partitioning::Unknown
+                }
+            }
+            kind if KEEPS_KEYS.contains(&kind) => info
+                .parents
+                .first()
+                .map_or(Partitioning::Unknown, |&p| self.partitioning(p)),
+            _ => Partitioning::Unknown,
+        }
+    }
+
+    /// Makes the inputs `a` and `b` of a join agree on partitions. When one
+    /// side comes from a repartition topic (whose keys are encoded with
+    /// rkyv) and the other from an input topic (whose keys are encoded by
+    /// its codec), the repartition topic chooses partitions by the key as
+    /// the input topic's codec encodes it, so that equal keys meet in the
+    /// same task. A repartition topic joined with two different input
+    /// topics is an error.
+    pub(crate) fn align_partitions<K: 'static>(&mut self, a: usize, b: usize, join: &str) {
+        let (source, sink) = match (self.partitioning(a), self.partitioning(b)) {
+            (Partitioning::Topic(s), Partitioning::Repartition(r))
+            | (Partitioning::Repartition(r), Partitioning::Topic(s)) => (s, r),
+            _ => return,
+        };
+        let topic = self.sources[source].topic.clone();
+        let repartition = self.sinks[sink].topic.clone();
+        match self.aligned.get(&repartition) {
+            Some(t) if *t == topic => return,
+            Some(t) => {
+                let problem = format!(
+                    "join '{join}': repartition topic '{repartition}' is joined with both \
+                     '{t}' and '{topic}', which may partition keys differently; re-key one \
+                     of them with a key_by() of its own"
+                );
+                self.errors.push(problem);
+                return;
+            }
+            None => {}
+        }
+        let encoder = Arc::clone(&self.sources[source].key_encoder).downcast::<KeyEncoder<K>>();
+        let slot = self.sinks[sink]
+            .partition_by
+            .clone()
+            .and_then(|s| s.downcast::<std::sync::OnceLock<KeyEncoder<K>>>().ok());
+        if let (Ok(encoder), Some(slot)) = (encoder, slot) {
+            let slot: PartitionSlot<K> = slot;
+            let _ = slot.set((*encoder).clone());
+            self.aligned.insert(repartition, topic);
+        }
     }
 
     /// The topics read upstream of `node` (sources reached through parents).

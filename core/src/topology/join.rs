@@ -195,6 +195,7 @@ impl<K: StoreKey, V: Data + RkyvData> Stream<K, V> {
             name: name.to_owned(),
             node: out.node,
         });
+        g.align_partitions::<K>(self.node, other.node, name);
         drop(g);
         out
     }
@@ -283,6 +284,7 @@ impl<K: StoreKey, V: Data> Stream<K, V> {
         );
         let mut g = lock(&self.graph);
         let name = g.nodes[out.node].name.clone();
+        g.align_partitions::<K>(self.node, table_node, &name);
         g.joins.push(JoinDef {
             name,
             node: out.node,
@@ -383,6 +385,7 @@ impl<K: StoreKey, V: Data + RkyvData> Table<K, V> {
         );
         let mut g = lock(&changes.graph);
         let name = g.nodes[changes.node].name.clone();
+        g.align_partitions::<K>(self.change_stream().node, other.change_stream().node, &name);
         g.joins.push(JoinDef {
             name,
             node: changes.node,

@@ -87,6 +87,7 @@ impl TopologyBuilder {
         let name = (!duplicate).then_some(name.as_str());
         let node = g.add_node("source", name, Vec::new(), Some(topic.to_owned()));
         let slot: source::ExtractorSlot<K, V> = Arc::default();
+        let key_encoder = crate::operators::sink::key_encoder::<K, _>(key_codec.clone());
         let factory = source::factory(Arc::clone(&cell), key_codec, value_codec, Arc::clone(&slot));
         g.sources.push(SourceDef {
             topic: topic.to_owned(),
@@ -94,6 +95,7 @@ impl TopologyBuilder {
             internal: false,
             factory,
             event_time: slot,
+            key_encoder,
         });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)
@@ -308,4 +310,14 @@ impl Topology {
     pub fn describe(&self) -> TopologyDescription {
         TopologyDescription::new(&lock(&self.graph), &self.sub_of_node)
     }
+}
+
+/// What `pipeline!` (crate `tributary-macros`) evaluates to when it has
+/// reported compile errors: gives the expansion its type, so that rustc
+/// adds no errors of its own to the macro's.
+#[doc(hidden)]
+pub fn invalid_pipeline() -> Result<Topology> {
+    Err(Error::Topology(vec![
+        "the pipeline has compile errors".to_string(),
+    ]))
 }

@@ -4,7 +4,7 @@ use super::graph::{Graph, SinkDef, SourceDef};
 use super::lock;
 use crate::codec::{Codec, Rkyv, RkyvData};
 use crate::operators::branch::{Branch, Predicate};
-use crate::operators::sink::Sink;
+use crate::operators::sink::{PartitionSlot, Sink, key_encoder};
 use crate::operators::{Ctx, Data, Factory, NodeCell, Op, Processor, TaskInit, source};
 use std::sync::{Arc, Mutex};
 
@@ -348,6 +348,7 @@ impl<K: Data, V: Data> Stream<K, V> {
             internal: true,
             factory,
             event_time: slot,
+            key_encoder: key_encoder::<K2, _>(Rkyv),
         });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)
@@ -440,10 +441,14 @@ impl<K: Data, V: Data> Stream<K, V> {
         let mut g = lock(&self.graph);
         g.errors.extend(crate::log::name_problem("topic", topic));
         let node = g.add_node(kind, None, vec![self.node], Some(topic.to_owned()));
+        let partition_by: Option<PartitionSlot<K>> = internal.then(PartitionSlot::default);
         g.sinks.push(SinkDef {
             topic: topic.to_owned(),
             node,
             internal,
+            partition_by: partition_by
+                .clone()
+                .map(|slot| slot as Arc<dyn std::any::Any + Send + Sync>),
         });
         drop(g);
         let topic = topic.to_owned();
@@ -453,6 +458,8 @@ impl<K: Data, V: Data> Stream<K, V> {
                 key_codec: key_codec.clone(),
                 value_codec: value_codec.clone(),
                 next_unkeyed: init.partition,
+                partition_by: partition_by.clone(),
+                scratch: Vec::new(),
             }))
         }));
     }

@@ -15,7 +15,12 @@ use syn::{Expr, Ident, LitStr};
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     match syn::parse2::<Pipeline>(input).and_then(|p| Checked::new(&p)?.expand(&p)) {
         Ok(tokens) => tokens,
-        Err(e) => e.to_compile_error(),
+        Err(e) => {
+            // Several `compile_error!`s are statements: put them in a block
+            // whose value has the expansion's type.
+            let errors = e.to_compile_error();
+            quote!({ #errors ::tributary::topology::invalid_pipeline() })
+        }
     }
 }
 

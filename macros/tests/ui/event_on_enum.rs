@@ -1,0 +1,7 @@
+use tributary_macros::Event;
+
+#[derive(Event)]
+enum View {
+    Click { user: String },
+}
+fn main() {}
