@@ -25,14 +25,7 @@ use tributary_macros::{Event, pipeline};
 
 /// A user viewed an item.
 #[derive(
-    Event,
-    Debug,
-    Clone,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
+    Event, Debug, Clone, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
 struct View {
     #[event(key)]
@@ -77,7 +70,11 @@ const TOP: usize = 5;
 fn keep_best(mut top: Vec<Related>, r: Related) -> Vec<Related> {
     top.retain(|t| t.item != r.item);
     top.push(r);
-    top.sort_by(|a, b| b.co_views.cmp(&a.co_views).then_with(|| a.item.cmp(&b.item)));
+    top.sort_by(|a, b| {
+        b.co_views
+            .cmp(&a.co_views)
+            .then_with(|| a.item.cmp(&b.item))
+    });
     top.truncate(TOP);
     top
 }
@@ -124,7 +121,9 @@ fn views() -> Vec<View> {
     let mut out = Vec::new();
     let mut state = 7u64;
     let mut next = || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         state >> 33
     };
     let start = 1_795_000_000_000i64;
@@ -133,8 +132,16 @@ fn views() -> Vec<View> {
         for _session in 0..4 {
             let category = next() % 4;
             for _view in 0..2 + next() % 5 {
-                let item = if next() % 5 == 0 { next() % 40 } else { category + 4 * (next() % 10) };
-                out.push(View { user: format!("user-{user}"), item: format!("item-{item}"), at });
+                let item = if next() % 5 == 0 {
+                    next() % 40
+                } else {
+                    category + 4 * (next() % 10)
+                };
+                out.push(View {
+                    user: format!("user-{user}"),
+                    item: format!("item-{item}"),
+                    at,
+                });
                 at += 20_000 + (next() % 120_000) as i64;
             }
             at += GAP + 60_000 + (next() % 3_600_000) as i64;
@@ -148,10 +155,21 @@ fn main() -> Result<()> {
     let topics = ["views", "catalog", "related-items"];
     let (dir, log) = support::open_log("recommendations", &topics)?;
     let catalog = catalog();
-    support::produce(&log, "catalog", catalog.iter().map(|(k, v)| (k.clone(), v.clone(), 0)))?;
+    support::produce(
+        &log,
+        "catalog",
+        catalog.iter().map(|(k, v)| (k.clone(), v.clone(), 0)),
+    )?;
     let input = views();
-    let n = support::produce(&log, "views", input.iter().map(|v| (v.event_key(), v.clone(), v.at)))?;
-    println!("produced {} catalog items and {n} views by 200 users", catalog.len());
+    let n = support::produce(
+        &log,
+        "views",
+        input.iter().map(|v| (v.event_key(), v.clone(), v.at)),
+    )?;
+    println!(
+        "produced {} catalog items and {n} views by 200 users",
+        catalog.len()
+    );
 
     let topology = pipeline! {
         app "recommendations";
@@ -192,17 +210,28 @@ fn main() -> Result<()> {
     support::run(topology, &log, &dir)?;
 
     let related: BTreeMap<String, Vec<Related>> = support::latest(&log, "related-items")?;
-    let titles: HashMap<&str, &str> = catalog.iter().map(|(k, v)| (k.as_str(), v.title.as_str())).collect();
+    let titles: HashMap<&str, &str> = catalog
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.title.as_str()))
+        .collect();
     println!("viewers of this item also viewed (top {TOP}, from 'related-items'):");
     for (item, top) in related.iter().take(8) {
-        let list: Vec<String> = top.iter().map(|r| format!("{} ({})", r.title, r.co_views)).collect();
-        println!("  {:<12} {}", titles.get(item.as_str()).unwrap_or(&"?"), list.join(", "));
+        let list: Vec<String> = top
+            .iter()
+            .map(|r| format!("{} ({})", r.title, r.co_views))
+            .collect();
+        println!(
+            "  {:<12} {}",
+            titles.get(item.as_str()).unwrap_or(&"?"),
+            list.join(", ")
+        );
     }
     println!("  ... {} items in all", related.len());
 
-    let exp = expected(&input, &titles);
-    for (k, v) in &exp { if related.get(k) != Some(v) { eprintln!("DIFF {k}: expected {:?}\n   got {:?}", v.iter().map(|r| (&r.item, r.co_views)).collect::<Vec<_>>(), related.get(k).map(|t| t.iter().map(|r| (&r.item, r.co_views)).collect::<Vec<_>>())); } }
-    anyhow::ensure!(related == expected(&input, &titles), "the pipeline's results differ from a direct computation");
+    anyhow::ensure!(
+        related == expected(&input, &titles),
+        "the pipeline's results differ from a direct computation"
+    );
     println!("\nevery item's list equals a direct computation from the closed sessions");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -250,7 +279,17 @@ fn expected(input: &[View], titles: &HashMap<&str, &str>) -> BTreeMap<String, Ve
     for ((item, other), n) in counts {
         let title = titles[other.as_str()].to_string();
         let top = out.remove(&item).unwrap_or_default();
-        out.insert(item, keep_best(top, Related { item: other, title, co_views: n }));
+        out.insert(
+            item,
+            keep_best(
+                top,
+                Related {
+                    item: other,
+                    title,
+                    co_views: n,
+                },
+            ),
+        );
     }
     out
 }

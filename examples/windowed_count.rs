@@ -54,7 +54,11 @@ fn views() -> Vec<PageView> {
 fn main() -> Result<()> {
     let (dir, log) = support::open_log("windowed-count", &["page-views", "views-per-minute"])?;
     let input = views();
-    let n = support::produce(&log, "page-views", input.iter().map(|v| (v.event_key(), v.clone(), v.at)))?;
+    let n = support::produce(
+        &log,
+        "page-views",
+        input.iter().map(|v| (v.event_key(), v.clone(), v.at)),
+    )?;
     println!("produced {n} page views over 10 minutes to 'page-views'");
 
     let topology = pipeline! {
@@ -83,7 +87,8 @@ fn main() -> Result<()> {
 
     // The same count, done directly. A window is closed once the largest
     // event time seen in its partition is past its end plus the grace.
-    let partition = |v: &PageView| tributary::partition_for_key(v.page.as_bytes(), support::PARTITIONS);
+    let partition =
+        |v: &PageView| tributary::partition_for_key(v.page.as_bytes(), support::PARTITIONS);
     let mut max = BTreeMap::new();
     for v in &input {
         let m = max.entry(partition(v)).or_insert(i64::MIN);
@@ -93,11 +98,19 @@ fn main() -> Result<()> {
     for v in &input {
         let start = v.at.div_euclid(MINUTE) * MINUTE;
         if start + MINUTE + 10_000 <= max[&partition(v)] {
-            *expected.entry(format!("{} {}", v.page, (start - START) / MINUTE)).or_default() += 1;
+            *expected
+                .entry(format!("{} {}", v.page, (start - START) / MINUTE))
+                .or_default() += 1;
         }
     }
-    anyhow::ensure!(counts == expected, "the pipeline's counts differ from a direct count");
-    println!("\n{} windows, each equal to a direct count of the input", counts.len());
+    anyhow::ensure!(
+        counts == expected,
+        "the pipeline's counts differ from a direct count"
+    );
+    println!(
+        "\n{} windows, each equal to a direct count of the input",
+        counts.len()
+    );
     anyhow::ensure!(!counts.is_empty(), "no window closed");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

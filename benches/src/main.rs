@@ -1,7 +1,7 @@
 //! The throughput harness: records/s of the log and of whole pipelines.
 //!
 //! ```text
-//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|memory|all] [--records N] [--runs R]
+//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|dsl|memory|all] [--records N] [--runs R]
 //! ```
 //!
 //! Each figure is the median of R runs (default 5). `memory` runs once and
@@ -15,7 +15,7 @@ use tributary::codec::{Codec, Json, Rkyv};
 use tributary::log::format::BatchBuilder;
 use tributary::log::{EmbeddedLog, Log, TopicConfig};
 use tributary::{App, Config, Topology};
-use tributary_benches::{Bid, Priced, append_payloads, median, state, windows};
+use tributary_benches::{Bid, Priced, append_payloads, dsl, median, state, windows};
 
 const PARTITIONS: u32 = 4;
 
@@ -142,9 +142,8 @@ fn main() -> Result<()> {
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
-            "log" | "pipeline" | "state" | "windows" | "hopping" | "join" | "memory" | "all" => {
-                what = a
-            }
+            "log" | "pipeline" | "state" | "windows" | "hopping" | "join" | "dsl" | "memory"
+            | "all" => what = a,
             other => anyhow::bail!("unknown argument '{other}'"),
         }
     }
@@ -187,6 +186,29 @@ fn main() -> Result<()> {
         report("windowed join ±2s, 2 threads", runs, || {
             windows::windowed_join(records)
         })?;
+    }
+    if what == "dsl" || what == "all" {
+        // Alternate the two, so that drift in the machine's speed hits both.
+        let (mut builder, mut dsl) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            builder.push(windows::hopping_count_with(
+                records,
+                windows::hopping_topology,
+            )?);
+            dsl.push(windows::hopping_count_with(records, dsl::hopping_topology)?);
+        }
+        let (b, d) = (median(&mut builder), median(&mut dsl));
+        println!(
+            "{:<40} median {:>6.2} M records/s   ({runs} runs)",
+            "hopping count, builder",
+            b / 1e6
+        );
+        println!(
+            "{:<40} median {:>6.2} M records/s   ({runs} runs)",
+            "hopping count, pipeline!",
+            d / 1e6
+        );
+        println!("{:<40} {:.3}", "pipeline! / builder", d / b);
     }
     if what == "memory" {
         state::memory(10_000_000)?;

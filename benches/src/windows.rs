@@ -19,16 +19,11 @@ fn time(i: u64) -> i64 {
 /// 2 s (5 windows per record), emitting each window once when it closes.
 /// Returns input records/s.
 pub fn hopping_count(n: u64) -> Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
-    produce(
-        &log,
-        "events",
-        n,
-        |i| i.wrapping_mul(2_654_435_761) % 10_000,
-        time,
-    )?;
-    log.create_topic("counts", &TopicConfig::new(4))?;
+    hopping_count_with(n, hopping_topology)
+}
+
+/// The hopping-window count, written with the builder.
+pub fn hopping_topology() -> Result<Topology> {
     let mut b = Topology::builder("hopping-bench");
     b.stream::<u64, u64>("events", Rkyv, Rkyv)
         .group_by_key()
@@ -40,8 +35,24 @@ pub fn hopping_count(n: u64) -> Result<f64> {
         .count("counts")
         .to_stream()
         .to("counts", Rkyv, Rkyv);
+    Ok(b.build()?)
+}
+
+/// Runs the topology `make` gives (reading "events", writing "counts") on
+/// the hopping-count workload; returns input records/s.
+pub fn hopping_count_with(n: u64, make: impl Fn() -> Result<Topology>) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
+    produce(
+        &log,
+        "events",
+        n,
+        |i| i.wrapping_mul(2_654_435_761) % 10_000,
+        time,
+    )?;
+    log.create_topic("counts", &TopicConfig::new(4))?;
     let app = App::new(
-        b.build()?,
+        make()?,
         Arc::clone(&log) as Arc<dyn Log>,
         config(dir.path()),
     )?;

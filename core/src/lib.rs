@@ -72,7 +72,3 @@ pub use partitioner::{murmur2, partition_for_key};
 pub use record::{Header, Record, now_millis};
 pub use runtime::{App, Config, OnDecodeError};
 pub use topology::{GroupedStream, Stream, Table, Topology, TopologyBuilder};
-
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

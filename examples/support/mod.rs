@@ -39,7 +39,12 @@ pub(crate) fn produce<V: Serialize>(
     let mut count = 0;
     for (key, value, at) in records {
         let p = tributary::partition_for_key(key.as_bytes(), PARTITIONS) as usize;
-        batches[p].push(at, Some(key.as_bytes()), Some(&serde_json::to_vec(&value)?), &[]);
+        batches[p].push(
+            at,
+            Some(key.as_bytes()),
+            Some(&serde_json::to_vec(&value)?),
+            &[],
+        );
         count += 1;
     }
     for (p, b) in batches.iter_mut().enumerate() {
@@ -64,7 +69,10 @@ pub(crate) fn run(topology: Topology, log: &Arc<EmbeddedLog>, dir: &std::path::P
 }
 
 /// The last value written for each key of `topic` (UTF-8 keys, JSON values).
-pub(crate) fn latest<V: DeserializeOwned>(log: &EmbeddedLog, topic: &str) -> Result<BTreeMap<String, V>> {
+pub(crate) fn latest<V: DeserializeOwned>(
+    log: &EmbeddedLog,
+    topic: &str,
+) -> Result<BTreeMap<String, V>> {
     let mut out = BTreeMap::new();
     let mut records = Vec::new();
     for p in 0..PARTITIONS {

@@ -53,11 +53,17 @@ fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                         "expected `key` or `timestamp`: `#[event(key)]`, `#[event(timestamp)]`",
                     ));
                 };
-                let what = if meta.path.is_ident("key") { "key" } else { "timestamp" };
+                let what = if meta.path.is_ident("key") {
+                    "key"
+                } else {
+                    "timestamp"
+                };
                 if let Some(first) = slot {
                     let mut e = syn::Error::new(
                         meta.path.span(),
-                        format!("an event has one {what}, but two fields are marked `#[event({what})]`"),
+                        format!(
+                            "an event has one {what}, but two fields are marked `#[event({what})]`"
+                        ),
                     );
                     e.combine(syn::Error::new(first.attr, "the first is here"));
                     return Err(e);
@@ -92,7 +98,8 @@ fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
     let time_impl = time.map(|Marked { member, ty, .. }| {
-        let millis = quote_spanned!(ty.span()=> <#ty as ::tributary::event::Millis>::millis(&self.#member));
+        let millis =
+            quote_spanned!(ty.span()=> <#ty as ::tributary::event::Millis>::millis(&self.#member));
         quote! {
             impl #impl_generics ::tributary::event::EventTime for #name #ty_generics #where_clause {
                 fn event_time(&self) -> i64 {

@@ -272,3 +272,9 @@ pub fn pipeline(input: TokenStream) -> TokenStream {
 pub fn derive_event(input: TokenStream) -> TokenStream {
     event::expand(input.into()).into()
 }
+
+/// The README's examples, compiled and run as doc tests (here, where both
+/// `tributary` and these macros are at hand).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

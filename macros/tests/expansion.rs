@@ -76,9 +76,12 @@ fn with_builder() -> Topology {
         .left_join_table(&items, |_, v, name| (v.user, name.cloned()))
         .to("named-views", Utf8, Json);
     views
-        .join(&clicks, "view-click", JoinWindows::of(secs(3)), |_, v, c| {
-            format!("{}>{c}", v.item)
-        })
+        .join(
+            &clicks,
+            "view-click",
+            JoinWindows::of(secs(3)),
+            |_, v, c| format!("{}>{c}", v.item),
+        )
         .to("view-clicks", Utf8, Utf8);
     let [even, odd] = views.branch().on(|_, v| v.at % 2 == 0).otherwise().build();
     let (even, odd) = (even.named("even"), odd.named("odd"));
@@ -201,16 +204,28 @@ fn run(topology: Topology) -> Vec<(String, Vec<Record>)> {
     let clicks = driver.input("clicks", Utf8, Utf8);
     let mut state = 17u64;
     for n in 0..3000i64 {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let r = state >> 33;
         let user = format!("user-{}", r % 23);
         // Mostly in order, some a few seconds late, a few past grace.
-        let at = n * 37 - (r % 7) as i64 * if r % 11 == 0 { 2_500 } else { 300 };
-        let item = if r % 97 == 0 { String::new() } else { format!("item-{}", r % 41) };
-        let view = View { user: user.clone(), item, at };
+        let at = n * 37 - (r % 7) as i64 * if r.is_multiple_of(11) { 2_500 } else { 300 };
+        let item = if r.is_multiple_of(97) {
+            String::new()
+        } else {
+            format!("item-{}", r % 41)
+        };
+        let view = View {
+            user: user.clone(),
+            item,
+            at,
+        };
         views.pipe_at(user.clone(), view, at).unwrap();
-        if r % 3 == 0 {
-            clicks.pipe_at(user, format!("/page/{}", r % 13), at + (r % 5) as i64 * 400).unwrap();
+        if r.is_multiple_of(3) {
+            clicks
+                .pipe_at(user, format!("/page/{}", r % 13), at + (r % 5) as i64 * 400)
+                .unwrap();
         }
     }
     SINKS
@@ -227,7 +242,13 @@ fn sorted(mut names: Vec<String>) -> Vec<String> {
 #[test]
 fn macro_and_builder_describe_the_same_topology() {
     let (dsl, builder) = (with_macro(), with_builder());
-    assert_eq!(dsl.describe(), builder.describe(), "\n{}\n{}", dsl.describe(), builder.describe());
+    assert_eq!(
+        dsl.describe(),
+        builder.describe(),
+        "\n{}\n{}",
+        dsl.describe(),
+        builder.describe()
+    );
     assert_eq!(dsl.store_names(), builder.store_names());
     assert_eq!(dsl.internal_topics(), builder.internal_topics());
     assert_eq!(dsl.sink_topics(), builder.sink_topics());
@@ -238,7 +259,10 @@ fn macro_and_builder_write_the_same_records() {
     let dsl = run(with_macro());
     let builder = run(with_builder());
     for ((topic, a), (_, b)) in dsl.iter().zip(&builder) {
-        assert!(!a.is_empty(), "{topic} got no records: the input does not exercise it");
+        assert!(
+            !a.is_empty(),
+            "{topic} got no records: the input does not exercise it"
+        );
         assert_eq!(a, b, "{topic} differs");
     }
 }
@@ -246,8 +270,14 @@ fn macro_and_builder_write_the_same_records() {
 #[test]
 fn reordering_flows_keeps_names_and_results() {
     let (original, reordered) = (with_macro(), with_macro_reordered());
-    assert_eq!(sorted(original.store_names()), sorted(reordered.store_names()));
-    assert_eq!(sorted(original.internal_topics()), sorted(reordered.internal_topics()));
+    assert_eq!(
+        sorted(original.store_names()),
+        sorted(reordered.store_names())
+    );
+    assert_eq!(
+        sorted(original.internal_topics()),
+        sorted(reordered.internal_topics())
+    );
     assert_eq!(
         sorted(original.internal_topics()),
         [
@@ -272,6 +302,12 @@ fn reordering_flows_keeps_names_and_results() {
 #[test]
 fn adding_steps_keeps_existing_names() {
     let (original, extended) = (with_macro(), with_macro_extended());
-    assert_eq!(sorted(original.store_names()), sorted(extended.store_names()));
-    assert_eq!(sorted(original.internal_topics()), sorted(extended.internal_topics()));
+    assert_eq!(
+        sorted(original.store_names()),
+        sorted(extended.store_names())
+    );
+    assert_eq!(
+        sorted(original.internal_topics()),
+        sorted(extended.internal_topics())
+    );
 }

@@ -15,7 +15,9 @@ pub(crate) type KeyEncoder<K> =
 pub(crate) type PartitionSlot<K> = Arc<OnceLock<KeyEncoder<K>>>;
 
 /// `codec` as a type-erased [`KeyEncoder`], for [`SourceDef`](crate::topology::graph::SourceDef).
-pub(crate) fn key_encoder<K: 'static, C: Codec<K>>(codec: C) -> Arc<dyn std::any::Any + Send + Sync> {
+pub(crate) fn key_encoder<K: 'static, C: Codec<K>>(
+    codec: C,
+) -> Arc<dyn std::any::Any + Send + Sync> {
     let encode: KeyEncoder<K> = Arc::new(move |k: &K, out: &mut Vec<u8>| codec.encode(k, out));
     Arc::new(encode)
 }

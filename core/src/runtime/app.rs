@@ -85,7 +85,9 @@ impl App {
         }
         let dir = config.state_dir.join(&group);
         let memory = config.state_memory;
-        Self::with_state(topology, log, config, |stores| open_state(&dir, stores, memory))
+        Self::with_state(topology, log, config, |stores| {
+            open_state(&dir, stores, memory)
+        })
     }
 
     /// Like [`App::new`], with the state backend made by `open_state` (called
@@ -584,7 +586,8 @@ fn open_state(
     stores: &[String],
     memory_budget: usize,
 ) -> Result<Arc<dyn StateBackend>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let config = tributary_state::StateConfig { memory_budget };
     let state = tributary_state::RocksState::open(dir, stores, config)?;
     Ok(Arc::new(state) as Arc<dyn StateBackend>)

@@ -46,9 +46,7 @@ impl Kind {
                  join, left_join, outer_join, join_table, left_join_table, join_global, \
                  left_join_global, group_by_key, group_by, branch, to"
             }
-            Kind::Grouped => {
-                "count, aggregate, reduce, top_k, windowed_by, session_windowed_by"
-            }
+            Kind::Grouped => "count, aggregate, reduce, top_k, windowed_by, session_windowed_by",
             Kind::Windowed => "emit, late_records, count, aggregate, reduce",
             Kind::Table => {
                 "filter, map_values, materialize, join, left_join, outer_join, to_stream, changes, to"
@@ -167,11 +165,9 @@ pub(crate) fn apply(op: &Ident, on: &Kind, arg: Option<&Kind>) -> Result<Kind, S
             );
         }
         ("branch", _) => {
-            return Err(
-                "`branch` takes arms in braces and ends the flow: \
+            return Err("`branch` takes arms in braces and ends the flow: \
                  `-> branch { |k, v| ... => first, _ => rest };`"
-                    .to_string(),
-            );
+                .to_string());
         }
         _ => {
             return Err(format!(

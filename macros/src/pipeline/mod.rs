@@ -113,7 +113,9 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'
             let mut prev = row[0];
             row[0] = i + 1;
             for (j, cb) in b.iter().enumerate() {
-                let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+                let next = (prev + usize::from(ca != *cb))
+                    .min(row[j] + 1)
+                    .min(row[j + 1] + 1);
                 prev = row[j + 1];
                 row[j + 1] = next;
             }
@@ -160,6 +162,79 @@ impl Unique {
     }
 }
 
+/// The literal names of a pipeline that must be unique.
+struct Names {
+    topics: Unique,
+    stores: Unique,
+    repartitions: Unique,
+    joins: Unique,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            topics: Unique::new("topic"),
+            stores: Unique::new("store name"),
+            repartitions: Unique::new("repartition name"),
+            joins: Unique::new("join name"),
+        }
+    }
+}
+
+impl Names {
+    /// Checks the names `step` gives (applied to `kind`).
+    fn check(&mut self, step: &Step, op: &str, kind: &Kind, errors: &mut Errors) {
+        let first = literal(step, 0);
+        if let (true, Some(l)) = (kinds::names_store(op), first) {
+            self.stores.check(l, errors);
+        }
+        if let (true, Some(l)) = (kinds::names_topic(op), first) {
+            self.repartitions.check(l, errors);
+        }
+        if let (true, Some(l)) = (kinds::names_join(op, kind), literal(step, 1)) {
+            self.joins.check(l, errors);
+        }
+        let writes = op == "to" && matches!(kind, Kind::Stream { .. } | Kind::Table);
+        if let (true, Some(l)) = (writes, first)
+            && self.topics.seen.contains(&l.value())
+        {
+            errors.push(
+                l.span(),
+                format!(
+                    "topic \"{}\" is read by this pipeline; writing it back would loop",
+                    l.value()
+                ),
+            );
+        }
+    }
+}
+
+/// Checks that the input named `arg` (of kind `got`) is what `op` applied
+/// to `on` takes.
+fn expect_argument(op: &str, on: &Kind, arg: &Ident, got: &Kind) -> Result<(), String> {
+    let Some(expected) = kinds::named_argument(op, on) else {
+        return Ok(());
+    };
+    if std::mem::discriminant(got) == std::mem::discriminant(&expected) {
+        return Ok(());
+    }
+    let hint = match (&expected, got) {
+        (Kind::Stream { .. }, Kind::Table) => {
+            "; to join a table with a stream, use `join_table` or `left_join_table`"
+        }
+        (Kind::Stream { .. } | Kind::Table, Kind::Global) => {
+            "; to join a global table, use `join_global` or `left_join_global`"
+        }
+        _ => "",
+    };
+    Err(format!(
+        "`{op}` on {} takes {}, but `{arg}` is {}{hint}",
+        on.describe(),
+        expected.describe(),
+        got.describe()
+    ))
+}
+
 impl Checked {
     fn new(p: &Pipeline) -> syn::Result<Checked> {
         let mut errors = Errors::default();
@@ -172,7 +247,10 @@ impl Checked {
             };
             for name in names {
                 if let Some(first) = defined.insert(name.to_string(), name) {
-                    errors.push(name.span(), format!("`{name}` is defined twice in this pipeline"));
+                    errors.push(
+                        name.span(),
+                        format!("`{name}` is defined twice in this pipeline"),
+                    );
                     errors.push(first.span(), format!("`{name}` is first defined here"));
                 }
             }
@@ -199,7 +277,9 @@ impl Checked {
                         .unwrap_or_default();
                     errors.push(
                         name.span(),
-                        format!("no stream or table named `{name}` is declared in this pipeline{hint}"),
+                        format!(
+                            "no stream or table named `{name}` is declared in this pipeline{hint}"
+                        ),
                     );
                 }
             }
@@ -252,15 +332,12 @@ impl Checked {
     /// Follows each flow's kinds step by step, and checks that literal
     /// names are unique.
     fn check_kinds(&mut self, p: &Pipeline, errors: &mut Errors) {
-        let mut topics = Unique::new("topic");
-        let mut stores = Unique::new("store name");
-        let mut repartitions = Unique::new("repartition name");
-        let mut joins = Unique::new("join name");
+        let mut names = Names::default();
         for item in &p.items {
             if let Item::Source(s) = item {
-                topics.check(&s.topic, errors);
+                names.topics.check(&s.topic, errors);
                 if let Some(store) = &s.store {
-                    stores.check(store, errors);
+                    names.stores.check(store, errors);
                 }
                 let kind = match s.kind {
                     SourceKind::Stream => Kind::KEYED,
@@ -278,131 +355,120 @@ impl Checked {
                 Item::Source(_) => None,
             })
             .collect();
-        for &i in &self.order.clone() {
-            let Item::Flow(flow) = &p.items[i] else {
-                continue;
-            };
-            let mut kind = self.kinds[&flow.head.to_string()].clone();
-            // The step that made the value a grouped or windowed stream.
-            let mut pending_aggregation: Option<&Ident> = None;
-            for step in &flow.steps {
-                let op = step.method.to_string();
-                let arg = named_input(step).and_then(Result::ok);
-                let arg_kind = arg.map(|a| self.kinds[&a.to_string()].clone());
-                if let (Some(a), Some(k), Some(expected)) =
-                    (arg, &arg_kind, kinds::named_argument(&op, &kind))
-                {
-                    if std::mem::discriminant(k) != std::mem::discriminant(&expected) {
-                        let hint = match (&expected, k) {
-                            (Kind::Stream { .. }, Kind::Table) => {
-                                "; to join a table with a stream, use `join_table` or `left_join_table`"
-                            }
-                            (Kind::Stream { .. } | Kind::Table, Kind::Global) => {
-                                "; to join a global table, use `join_global` or `left_join_global`"
-                            }
-                            _ => "",
-                        };
-                        errors.push(
-                            a.span(),
-                            format!(
-                                "`{op}` on {} takes {}, but `{a}` is {}{hint}",
-                                kind.describe(),
-                                expected.describe(),
-                                k.describe()
-                            ),
-                        );
-                        return;
-                    }
-                }
-                if kinds::names_store(&op) {
-                    literal(step, 0).map(|l| stores.check(l, errors));
-                }
-                if kinds::names_topic(&op) {
-                    literal(step, 0).map(|l| repartitions.check(l, errors));
-                }
-                if kinds::names_join(&op, &kind) {
-                    literal(step, 1).map(|l| joins.check(l, errors));
-                }
-                if op == "to" && matches!(kind, Kind::Stream { .. } | Kind::Table) {
-                    literal(step, 0).map(|l| {
-                        if topics.seen.contains(&l.value()) {
-                            errors.push(
-                                l.span(),
-                                format!(
-                                    "topic \"{}\" is read by this pipeline; writing it back would loop",
-                                    l.value()
-                                ),
-                            );
-                        }
-                    });
-                }
-                match kinds::apply(&step.method, &kind, arg_kind.as_ref()) {
-                    Ok(next) => kind = next,
-                    Err(message) => {
-                        errors.push(step.method.span(), message);
-                        return;
-                    }
-                }
-                pending_aggregation = match kind {
-                    Kind::Grouped | Kind::Windowed if op != "emit" => Some(&step.method),
-                    Kind::Grouped | Kind::Windowed => pending_aggregation,
-                    _ => None,
-                };
+        for i in self.order.clone() {
+            if let Item::Flow(flow) = &p.items[i]
+                && let Some((kind, pending)) = self.follow(flow, &mut names, errors)
+            {
+                self.check_end(flow, kind, pending, &heads, errors);
             }
-            let unaggregated = |what: &Kind| match what {
-                Kind::Windowed => {
-                    "a window without an aggregation: follow it with `count`, `aggregate` or `reduce`"
+        }
+    }
+
+    /// The kind a flow's steps end with, and the step still waiting for an
+    /// aggregation; `None` after an error.
+    fn follow<'f>(
+        &self,
+        flow: &'f Flow,
+        names: &mut Names,
+        errors: &mut Errors,
+    ) -> Option<(Kind, Option<&'f Ident>)> {
+        let mut kind = self.kinds[&flow.head.to_string()].clone();
+        // The step that made the value a grouped or windowed stream.
+        let mut pending: Option<&Ident> = None;
+        for step in &flow.steps {
+            let op = step.method.to_string();
+            let arg = named_input(step).and_then(Result::ok);
+            let arg_kind = arg.map(|a| self.kinds[&a.to_string()].clone());
+            if let (Some(a), Some(k)) = (arg, &arg_kind)
+                && let Err(message) = expect_argument(&op, &kind, a, k)
+            {
+                errors.push(a.span(), message);
+                return None;
+            }
+            names.check(step, &op, &kind, errors);
+            match kinds::apply(&step.method, &kind, arg_kind.as_ref()) {
+                Ok(next) => kind = next,
+                Err(message) => {
+                    errors.push(step.method.span(), message);
+                    return None;
                 }
-                _ => "a grouping without an aggregation: follow it with `count`, `aggregate`, \
-                      `reduce`, `top_k` or windows",
+            }
+            pending = match kind {
+                Kind::Grouped | Kind::Windowed if op != "emit" => Some(&step.method),
+                Kind::Grouped | Kind::Windowed => pending,
+                _ => None,
             };
-            match &flow.end {
-                End::Nothing if flow.steps.is_empty() => errors.push(
-                    flow.head.span(),
-                    format!("`{}` alone does nothing: add `-> operator(...)`", flow.head),
-                ),
-                End::Nothing => {
-                    if let Some(step) = pending_aggregation {
-                        errors.push(step.span(), unaggregated(&kind));
-                    }
+        }
+        Some((kind, pending))
+    }
+
+    /// Checks how a flow ends, and records the kinds of the names it defines.
+    fn check_end(
+        &mut self,
+        flow: &Flow,
+        kind: Kind,
+        pending: Option<&Ident>,
+        heads: &HashSet<String>,
+        errors: &mut Errors,
+    ) {
+        let unaggregated = |what: &Kind| match what {
+            Kind::Windowed => {
+                "a window without an aggregation: follow it with `count`, `aggregate` or `reduce`"
+            }
+            _ => {
+                "a grouping without an aggregation: follow it with `count`, `aggregate`, \
+                 `reduce`, `top_k` or windows"
+            }
+        };
+        match &flow.end {
+            End::Nothing if flow.steps.is_empty() => errors.push(
+                flow.head.span(),
+                format!("`{}` alone does nothing: add `-> operator(...)`", flow.head),
+            ),
+            End::Nothing => {
+                if let Some(step) = pending {
+                    errors.push(step.span(), unaggregated(&kind));
                 }
-                End::Bind(name) => {
-                    if flow.steps.is_empty() {
-                        errors.push(
-                            name.span(),
-                            format!("`{} => {name}` only renames: add an operator between them", flow.head),
-                        );
-                    } else if kind == Kind::Written {
-                        errors.push(
-                            name.span(),
-                            "`to` writes to a topic and gives nothing to name",
-                        );
-                    } else if matches!(kind, Kind::Grouped | Kind::Windowed)
-                        && !heads.contains(&name.to_string())
-                    {
-                        errors.push(name.span(), unaggregated(&kind));
-                    }
-                    self.kinds.insert(name.to_string(), kind);
+            }
+            End::Bind(name) => {
+                if flow.steps.is_empty() {
+                    errors.push(
+                        name.span(),
+                        format!(
+                            "`{} => {name}` only renames: add an operator between them",
+                            flow.head
+                        ),
+                    );
+                } else if kind == Kind::Written {
+                    errors.push(
+                        name.span(),
+                        "`to` writes to a topic and gives nothing to name",
+                    );
+                } else if matches!(kind, Kind::Grouped | Kind::Windowed)
+                    && !heads.contains(&name.to_string())
+                {
+                    errors.push(name.span(), unaggregated(&kind));
                 }
-                End::Branch(at, arms) => {
-                    if !matches!(kind, Kind::Stream { .. }) {
+                self.kinds.insert(name.to_string(), kind);
+            }
+            End::Branch(at, arms) => {
+                if !matches!(kind, Kind::Stream { .. }) {
+                    errors.push(
+                        at.span(),
+                        format!("`branch` splits a stream, not {}", kind.describe()),
+                    );
+                }
+                if arms.is_empty() {
+                    errors.push(at.span(), "`branch` needs at least one arm: `pred => name`");
+                }
+                for (n, arm) in arms.iter().enumerate() {
+                    if arm.pred.is_none() && n + 1 < arms.len() {
                         errors.push(
-                            at.span(),
-                            format!("`branch` splits a stream, not {}", kind.describe()),
+                            arm.name.span(),
+                            "the catch-all arm `_ => name` must come last",
                         );
                     }
-                    if arms.is_empty() {
-                        errors.push(at.span(), "`branch` needs at least one arm: `pred => name`");
-                    }
-                    for (n, arm) in arms.iter().enumerate() {
-                        if arm.pred.is_none() && n + 1 < arms.len() {
-                            errors.push(
-                                arm.name.span(),
-                                "the catch-all arm `_ => name` must come last",
-                            );
-                        }
-                        self.kinds.insert(arm.name.to_string(), kind.clone());
-                    }
+                    self.kinds.insert(arm.name.to_string(), kind.clone());
                 }
             }
         }
@@ -439,7 +505,11 @@ impl Checked {
         for step in &flow.steps {
             let method = &step.method;
             let generics = &step.generics;
-            let mut args: Vec<TokenStream> = step.args.iter().map(quote::ToTokens::to_token_stream).collect();
+            let mut args: Vec<TokenStream> = step
+                .args
+                .iter()
+                .map(quote::ToTokens::to_token_stream)
+                .collect();
             if let Some(Ok(name)) = named_input(step) {
                 args[0] = quote_spanned!(name.span()=> &#name);
             }

@@ -3,7 +3,9 @@
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{AngleBracketedGenericArguments, Expr, Ident, LitStr, Token, Type, braced, parenthesized};
+use syn::{
+    AngleBracketedGenericArguments, Expr, Ident, LitStr, Token, Type, braced, parenthesized,
+};
 
 mod kw {
     syn::custom_keyword!(app);
@@ -26,7 +28,7 @@ pub(crate) struct Pipeline {
 /// One statement of a pipeline.
 pub(crate) enum Item {
     /// `stream|table|global NAME: K => V from "topic" (KC, VC) ...;`
-    Source(Source),
+    Source(Box<Source>),
     /// `NAME -> step -> step => NAME;`
     Flow(Flow),
 }
@@ -91,9 +93,9 @@ pub(crate) struct Arm {
 impl Parse for Pipeline {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         if !input.peek(kw::app) {
-            return Err(input.error(
-                "a pipeline starts with its application name: `app \"my-app\";`",
-            ));
+            return Err(
+                input.error("a pipeline starts with its application name: `app \"my-app\";`")
+            );
         }
         input.parse::<kw::app>()?;
         let app = input.parse()?;
@@ -111,7 +113,7 @@ impl Parse for Item {
         let declares = (input.peek(kw::stream) || input.peek(kw::table) || input.peek(kw::global))
             && input.peek2(Ident);
         if declares {
-            Ok(Item::Source(input.parse()?))
+            Ok(Item::Source(Box::new(input.parse()?)))
         } else {
             Ok(Item::Flow(input.parse()?))
         }
@@ -173,7 +175,9 @@ impl Parse for Source {
         if kind == SourceKind::Table && store.is_none() {
             return Err(syn::Error::new(
                 name.span(),
-                format!("table `{name}` needs a store name: `... (key codec, value codec) as \"{name}-store\";`"),
+                format!(
+                    "table `{name}` needs a store name: `... (key codec, value codec) as \"{name}-store\";`"
+                ),
             ));
         }
         input.parse::<Token![;]>()?;
@@ -210,9 +214,8 @@ impl Parse for Flow {
             end = End::Bind(input.parse()?);
         }
         if !input.peek(Token![;]) {
-            return Err(input.error(
-                "expected `-> operator(...)`, `=> name` or `;` (each flow ends with `;`)",
-            ));
+            return Err(input
+                .error("expected `-> operator(...)`, `=> name` or `;` (each flow ends with `;`)"));
         }
         input.parse::<Token![;]>()?;
         Ok(Flow { head, steps, end })
