@@ -27,8 +27,8 @@ pub(crate) struct SourceDef {
     pub(crate) factory: SourceFactory,
     /// The source's [`ExtractorSlot`](crate::operators::source::ExtractorSlot), typed.
     pub(crate) event_time: Arc<dyn Any + Send + Sync>,
-    /// The topic's key codec, as a [`KeyEncoder`].
-    pub(crate) key_encoder: Arc<dyn Any + Send + Sync>,
+    /// For input topics, their key codec as a [`KeyEncoder`].
+    pub(crate) key_encoder: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for SourceDef {
@@ -246,13 +246,15 @@ impl Graph {
             }
             None => {}
         }
-        let encoder = Arc::clone(&self.sources[source].key_encoder).downcast::<KeyEncoder<K>>();
-        let slot = self.sinks[sink]
+        let encoder = self.sources[source]
+            .key_encoder
+            .clone()
+            .and_then(|e| e.downcast::<KeyEncoder<K>>().ok());
+        let slot: Option<PartitionSlot<K>> = self.sinks[sink]
             .partition_by
             .clone()
-            .and_then(|s| s.downcast::<std::sync::OnceLock<KeyEncoder<K>>>().ok());
-        if let (Ok(encoder), Some(slot)) = (encoder, slot) {
-            let slot: PartitionSlot<K> = slot;
+            .and_then(|s| s.downcast().ok());
+        if let (Some(encoder), Some(slot)) = (encoder, slot) {
             let _ = slot.set((*encoder).clone());
             self.aligned.insert(repartition, topic);
         }

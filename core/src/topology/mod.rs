@@ -95,7 +95,7 @@ impl TopologyBuilder {
             internal: false,
             factory,
             event_time: slot,
-            key_encoder,
+            key_encoder: Some(key_encoder),
         });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)

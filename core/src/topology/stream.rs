@@ -4,7 +4,7 @@ use super::graph::{Graph, SinkDef, SourceDef};
 use super::lock;
 use crate::codec::{Codec, Rkyv, RkyvData};
 use crate::operators::branch::{Branch, Predicate};
-use crate::operators::sink::{PartitionSlot, Sink, key_encoder};
+use crate::operators::sink::{PartitionSlot, Sink};
 use crate::operators::{Ctx, Data, Factory, NodeCell, Op, Processor, TaskInit, source};
 use std::sync::{Arc, Mutex};
 
@@ -348,7 +348,7 @@ impl<K: Data, V: Data> Stream<K, V> {
             internal: true,
             factory,
             event_time: slot,
-            key_encoder: key_encoder::<K2, _>(Rkyv),
+            key_encoder: None,
         });
         drop(g);
         Stream::new(Arc::clone(&self.graph), node, cell)

@@ -57,8 +57,23 @@ impl Kind {
     }
 }
 
-/// Operators whose first argument names another input of the pipeline,
-/// and what that input must be.
+/// Operators whose first argument names another input of the pipeline.
+pub(crate) fn takes_named_input(op: &str) -> bool {
+    matches!(
+        op,
+        "merge"
+            | "join"
+            | "left_join"
+            | "outer_join"
+            | "join_table"
+            | "left_join_table"
+            | "join_global"
+            | "left_join_global"
+    )
+}
+
+/// What the input named by the first argument of `op` (applied to `on`)
+/// must be.
 pub(crate) fn named_argument(op: &str, on: &Kind) -> Option<Kind> {
     match (op, on) {
         ("merge" | "join" | "left_join" | "outer_join", Kind::Stream { .. }) => Some(Kind::KEYED),
@@ -112,8 +127,9 @@ pub(crate) fn apply(op: &Ident, on: &Kind, arg: Option<&Kind>) -> Result<Kind, S
         _ => Ok(()),
     };
     let out = match (name.as_str(), on) {
-        ("filter" | "inspect" | "process" | "named", Kind::Stream { .. }) => on.clone(),
-        ("map_values", Kind::Stream { .. }) => on.clone(),
+        ("filter" | "map_values" | "inspect" | "process" | "named", Kind::Stream { .. }) => {
+            on.clone()
+        }
         ("map" | "flat_map", Kind::Stream { .. }) => Kind::Stream {
             rekeyed: Some(op.clone()),
         },

@@ -13,7 +13,8 @@ use syn::{Expr, Ident, LitStr};
 /// Expands `pipeline! { ... }`, or reports every problem found as compile
 /// errors on the user's tokens.
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
-    match syn::parse2::<Pipeline>(input).and_then(|p| Checked::new(&p)?.expand(&p)) {
+    let checked = syn::parse2::<Pipeline>(input).and_then(|p| Checked::new(&p).map(|c| (p, c)));
+    match checked.map(|(p, c)| c.expand(&p)) {
         Ok(tokens) => tokens,
         Err(e) => {
             // Several `compile_error!`s are statements: put them in a block
@@ -54,34 +55,19 @@ struct Checked {
 /// The first argument of `step`, when it names another input.
 fn named_input(step: &Step) -> Option<syn::Result<&Ident>> {
     let op = step.method.to_string();
-    let takes_name = matches!(
-        op.as_str(),
-        "merge"
-            | "join"
-            | "left_join"
-            | "outer_join"
-            | "join_table"
-            | "left_join_table"
-            | "join_global"
-            | "left_join_global"
-    );
-    if !takes_name {
+    if !kinds::takes_named_input(&op) {
         return None;
     }
-    let not_a_name = || {
-        syn::Error::new(
-            step.method.span(),
-            format!("the first argument of `{op}` names a stream or table of this pipeline"),
-        )
+    let message = format!("the first argument of `{op}` names a stream or table of this pipeline");
+    let arg = step.args.first();
+    let name = match arg {
+        Some(Expr::Path(p)) => p.path.get_ident(),
+        _ => None,
     };
-    Some(match step.args.first() {
-        Some(Expr::Path(p)) => p.path.get_ident().ok_or_else(not_a_name),
-        Some(other) => Err(syn::Error::new_spanned(
-            other,
-            format!("the first argument of `{op}` names a stream or table of this pipeline"),
-        )),
-        None => Err(not_a_name()),
-    })
+    Some(name.ok_or_else(|| match arg {
+        Some(other) => syn::Error::new_spanned(other, message),
+        None => syn::Error::new(step.method.span(), message),
+    }))
 }
 
 /// A string literal argument at `index`, if that is what it is.
@@ -132,14 +118,18 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'
 /// Literal names that must be unique across the pipeline (topics read,
 /// store names, repartition topics, join names).
 struct Unique {
+    /// What the names are, for messages.
     what: &'static str,
+    /// What to do instead of reusing one.
+    hint: &'static str,
     seen: HashSet<String>,
 }
 
 impl Unique {
-    fn new(what: &'static str) -> Self {
+    fn new(what: &'static str, hint: &'static str) -> Self {
         Unique {
             what,
+            hint,
             seen: HashSet::new(),
         }
     }
@@ -152,15 +142,14 @@ impl Unique {
                     "{} \"{}\" is used twice in this pipeline; {}",
                     self.what,
                     lit.value(),
-                    match self.what {
-                        "topic" => "read a topic once and use its stream in several flows",
-                        _ => "each needs a name of its own",
-                    }
+                    self.hint
                 ),
             );
         }
     }
 }
+
+const OWN_NAME: &str = "each needs a name of its own";
 
 /// The literal names of a pipeline that must be unique.
 struct Names {
@@ -173,10 +162,13 @@ struct Names {
 impl Default for Names {
     fn default() -> Self {
         Names {
-            topics: Unique::new("topic"),
-            stores: Unique::new("store name"),
-            repartitions: Unique::new("repartition name"),
-            joins: Unique::new("join name"),
+            topics: Unique::new(
+                "topic",
+                "read a topic once and use its stream in several flows",
+            ),
+            stores: Unique::new("store name", OWN_NAME),
+            repartitions: Unique::new("repartition name", OWN_NAME),
+            joins: Unique::new("join name", OWN_NAME),
         }
     }
 }
@@ -476,7 +468,7 @@ impl Checked {
 
     /// The builder calls: sources in written order, then the flows in
     /// dependency order, then `build()`.
-    fn expand(&self, p: &Pipeline) -> syn::Result<TokenStream> {
+    fn expand(&self, p: &Pipeline) -> TokenStream {
         let builder = format_ident!("builder", span = Span::mixed_site());
         let app = &p.app;
         let mut body = Vec::new();
@@ -490,13 +482,13 @@ impl Checked {
                 body.push(self.flow(f));
             }
         }
-        Ok(quote! {
+        quote! {
             {
                 let mut #builder = ::tributary::Topology::builder(#app);
                 #(#body)*
                 #builder.build()
             }
-        })
+        }
     }
 
     fn flow(&self, flow: &Flow) -> TokenStream {
