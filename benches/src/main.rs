@@ -132,6 +132,11 @@ fn report(name: &str, runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result
 }
 
 fn main() -> Result<()> {
+    // `RUST_LOG=info` shows the runtime's log lines (restore progress...).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let mut args = std::env::args().skip(1);
     let mut records = 5_000_000u64;
     let mut runs = 5usize;

@@ -20,7 +20,9 @@ pub enum Error {
     /// A store that the backend was not opened with.
     #[error("unknown state store '{0}'")]
     UnknownStore(String),
-    /// A commit batch could not be read back (a bug, reported rather than ignored).
+    /// A commit batch could not be read back, or a batch given to
+    /// [`StateBackend::load`](crate::StateBackend::load) breaks its rules
+    /// (a bug, reported rather than ignored).
     #[error("malformed state batch: {0}")]
     Batch(&'static str),
 }

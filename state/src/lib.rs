@@ -96,6 +96,33 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     /// Deletes every entry of a store partition (when a task moves away or
     /// its state is rebuilt).
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()>;
+
+    /// Bulk-loads entries into a store partition, for restores: `Some`
+    /// values are puts, `None` deletes, and keys strictly increase. It takes
+    /// effect as a [`commit`](Self::commit) of the same changes would, but a
+    /// backend may bypass its write path (RocksDB writes a table file and
+    /// ingests it). It is durable when it returns, but not atomic with other
+    /// batches: record completion with a later commit.
+    fn load(
+        &self,
+        store: StoreId,
+        partition: u32,
+        entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
+    ) -> Result<()> {
+        let mut batch = StateBatch::new();
+        let mut last: Option<&[u8]> = None;
+        for (key, value) in entries {
+            if last.is_some_and(|l| key <= l) {
+                return Err(Error::Batch("bulk load keys not strictly increasing"));
+            }
+            last = Some(key);
+            match value {
+                Some(v) => batch.put(store, partition, key, v),
+                None => batch.delete(store, partition, key),
+            }
+        }
+        self.commit(&batch)
+    }
 }
 
 /// The stored-key range `[lo, hi)` of a store partition's entries with

@@ -3,12 +3,16 @@
 use crate::error::{Error, Result};
 use crate::{Op, StateBackend, StateBatch, StateConfig, StoreId, partition_range, prefixed};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteBufferManager,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, IngestExternalFileOptions, Options,
+    SstFileWriter, WriteBatch, WriteBufferManager,
 };
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Column family of metadata (positions, checkpoints).
 const META_CF: &str = "__tributary_meta";
+/// Name prefix of the table files written by bulk loads before ingestion.
+const LOAD_PREFIX: &str = "tributary-load-";
 
 /// Every store of a process in one RocksDB database: a column family per
 /// store, keys prefixed by partition, and one memory budget shared by all
@@ -18,6 +22,11 @@ pub struct RocksState {
     db: DB,
     path: PathBuf,
     names: Vec<String>,
+    /// Options of every store's column family (for table files written by
+    /// [`StateBackend::load`]).
+    cf_opts: Options,
+    /// Numbers the table files that bulk loads write.
+    loads: AtomicU64,
     // Kept alive for as long as the database uses them.
     _cache: Cache,
     _buffers: WriteBufferManager,
@@ -79,12 +88,22 @@ impl RocksState {
         let descriptors = cfs
             .iter()
             .map(|n| ColumnFamilyDescriptor::new(n, cf_opts.clone()));
+        // Table files of bulk loads that a crash left behind.
+        if let Ok(entries) = std::fs::read_dir(&path) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(LOAD_PREFIX) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let db = DB::open_cf_descriptors(&db_opts, &path, descriptors).map_err(err)?;
         tracing::info!(path = %path.display(), stores = ?stores, budget = config.memory_budget, "opened state");
         Ok(RocksState {
             db,
             path,
             names: stores.to_vec(),
+            cf_opts,
+            loads: AtomicU64::new(0),
             _cache: cache,
             _buffers: buffers,
         })
@@ -172,6 +191,67 @@ impl RocksState {
             .ok_or_else(|| Error::UnknownStore(META_CF.into()))
     }
 
+    /// Writes a bulk load's entries to a table file and ingests it: no
+    /// write-ahead log, no memtable, no flush. The file goes to the deepest
+    /// level whose files it does not overlap.
+    fn ingest(
+        &self,
+        store: StoreId,
+        partition: u32,
+        entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
+    ) -> Result<()> {
+        let cf = self.cf(store)?;
+        let file = self.path.join(format!(
+            "{LOAD_PREFIX}{}.sst",
+            self.loads.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = self
+            .write_table(&file, partition, entries)
+            .and_then(|written| {
+                if written == 0 {
+                    return Ok(());
+                }
+                let mut opts = IngestExternalFileOptions::default();
+                opts.set_move_files(true);
+                self.db
+                    .ingest_external_file_cf_opts(cf, &opts, vec![&file])
+                    .map_err(|e| self.err(e))
+            });
+        // Linked into the database on success; not needed either way.
+        let _ = std::fs::remove_file(&file);
+        result
+    }
+
+    /// Writes entries to a table file; returns how many.
+    fn write_table(
+        &self,
+        file: &Path,
+        partition: u32,
+        entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
+    ) -> Result<u64> {
+        let mut writer = SstFileWriter::create(&self.cf_opts);
+        let mut key = partition.to_be_bytes().to_vec();
+        let mut written = 0u64;
+        // The writer refuses keys out of order.
+        for (k, value) in entries {
+            if written == 0 {
+                writer.open(file).map_err(|e| self.err(e))?;
+            }
+            key.truncate(4);
+            key.extend_from_slice(k);
+            match value {
+                Some(v) => writer.put(&key, v),
+                None => writer.delete(&key),
+            }
+            .map_err(|e| self.err(e))?;
+            written += 1;
+        }
+        if written > 0 {
+            writer.finish().map_err(|e| self.err(e))?;
+        }
+        Ok(written)
+    }
+
     /// Bytes of memory RocksDB reports for memtables and the block cache.
     pub fn memory_usage(&self) -> u64 {
         let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
@@ -229,7 +309,26 @@ impl StateBackend for RocksState {
         self.write(batch)
     }
 
+    fn load(
+        &self,
+        store: StoreId,
+        partition: u32,
+        entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
+    ) -> Result<()> {
+        self.ingest(store, partition, entries)
+    }
+
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()> {
+        let mut empty = true;
+        self.scan(store, partition, None, None, &mut |_, _| {
+            empty = false;
+            false
+        })?;
+        if empty {
+            // A range tombstone over nothing would still be checked by
+            // every read, flush and compaction of the range.
+            return Ok(());
+        }
         let cf = self.cf(store)?;
         let from = partition.to_be_bytes();
         match partition.checked_add(1) {
@@ -275,6 +374,65 @@ mod tests {
         b.drop_partition(s, 1).unwrap();
         assert_eq!(b.get(s, 1, b"a").unwrap(), None);
         assert_eq!(b.get(s, 0, b"b").unwrap().as_deref(), Some(&b"2"[..]));
+
+        // Bulk loads: a later load overrides an earlier one, deletes included.
+        let load = |p: u32, entries: &[(&[u8], Option<&[u8]>)]| {
+            b.load(s, p, &mut entries.iter().copied()).unwrap()
+        };
+        load(2, &[(b"x", Some(b"1")), (b"y", Some(b"2"))]);
+        load(3, &[(b"a", Some(b"3"))]);
+        load(2, &[(b"x", None), (b"z", Some(b"4"))]);
+        load(2, &[]);
+        let mut seen = Vec::new();
+        b.scan(s, 2, None, None, &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"y".to_vec(), b"2".to_vec()),
+                (b"z".to_vec(), b"4".to_vec())
+            ]
+        );
+        assert_eq!(b.get(s, 3, b"a").unwrap().as_deref(), Some(&b"3"[..]));
+    }
+
+    #[test]
+    fn bulk_loads_refuse_unordered_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = vec!["counts".to_string()];
+        let b = RocksState::open(dir.path(), &stores, StateConfig::default()).unwrap();
+        let s = StoreId(0);
+        let refused = |entries: &[(&[u8], Option<&[u8]>)]| {
+            let err = b.load(s, 0, &mut entries.iter().copied()).unwrap_err();
+            err.to_string()
+        };
+        let why = refused(&[(b"b", Some(b"1")), (b"a", Some(b"2"))]);
+        assert!(why.contains("strict ascending order"), "{why}");
+        let why = refused(&[(b"a", Some(b"1")), (b"a", None)]);
+        assert!(why.contains("strict ascending order"), "{why}");
+        // The default implementation, over memory, refuses them too.
+        let memory = crate::MemoryState::new(&stores);
+        let err = memory
+            .load(
+                s,
+                0,
+                &mut [(&b"b"[..], None), (&b"a"[..], None)].into_iter(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Batch(_)), "{err}");
+        // Nothing of the refused loads is visible, and no file is left.
+        assert_eq!(b.get(s, 0, b"a").unwrap(), None);
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(LOAD_PREFIX)
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]

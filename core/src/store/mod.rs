@@ -11,6 +11,7 @@
 //! created once per task, whatever the number of paths to it) through
 //! `Arc<Mutex<_>>`; a task is single-threaded, so the lock is never contended.
 
+mod bulk;
 mod query;
 pub(crate) mod restore;
 

@@ -17,6 +17,7 @@
 //!   rebuilt from the changelog, and the input positions are taken from the
 //!   last marker, so that no input is counted twice.
 
+use super::bulk::BulkChanges;
 use super::{Registered, lock};
 use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
@@ -29,8 +30,10 @@ use tributary_state::{StateBackend, StateBatch};
 
 /// Header naming a changelog marker record.
 pub(crate) const MARKER_HEADER: &str = "tributary.positions";
-/// Operations per restore batch.
+/// Changes per restore batch (one table file each)...
 const RESTORE_BATCH: usize = 250_000;
+/// ...or bytes of keys and values, whichever comes first.
+const RESTORE_BYTES: usize = 32 << 20;
 
 /// Input positions of a task.
 pub(crate) type Positions = Vec<(TopicPartition, u64)>;
@@ -211,11 +214,9 @@ fn rebuild(
     let mut marker = None;
     let mut applied = 0u64;
     let mut pos = start;
-    let mut batch = StateBatch::new();
     let mut records = Vec::new();
-    // Changes of the current batch, applied sorted by key: RocksDB inserts
-    // sorted keys into its memtable several times faster than random ones.
-    let mut changes: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = Vec::new();
+    // Loaded sorted, as table files that RocksDB ingests.
+    let mut changes = BulkChanges::default();
     if start < end {
         tracing::info!(store = %store.name, partition = p, records = end - start, "restoring from changelog {topic}");
     }
@@ -230,7 +231,7 @@ fn rebuild(
                 (None, Some(v)) if r.header(MARKER_HEADER).is_some() => {
                     marker = Some(decode_positions(v)?)
                 }
-                (Some(k), v) => changes.push((k.clone(), v.clone())),
+                (Some(k), v) => changes.push(k, v.as_deref()),
                 (None, _) => {}
             }
         }
@@ -238,12 +239,10 @@ fn rebuild(
         if let Some(b) = &bar {
             b.set_position(pos - start);
         }
-        if changes.len() >= RESTORE_BATCH {
-            sorted_into(&mut changes, &mut batch, store.id, p);
+        if changes.len() >= RESTORE_BATCH || changes.size() >= RESTORE_BYTES {
             // No checkpoint yet: after a crash mid-restore, the next start
             // drops the partition and restores it again.
-            backend.commit(&batch)?;
-            batch.clear();
+            changes.load_into(backend, store.id, p)?;
         }
         if last_report.elapsed() >= Duration::from_secs(2) {
             last_report = Instant::now();
@@ -252,8 +251,9 @@ fn rebuild(
                 "restoring: {:.0} records/s", rate);
         }
     }
-    // The checkpoint goes in one batch with the last entries.
-    sorted_into(&mut changes, &mut batch, store.id, p);
+    changes.load_into(backend, store.id, p)?;
+    // The checkpoint is committed once every entry is in.
+    let mut batch = StateBatch::new();
     batch.meta(ckpt_key, &pos.to_le_bytes());
     backend.commit(&batch)?;
     if let Some(b) = bar {
@@ -265,26 +265,4 @@ fn rebuild(
             "restored from changelog in {secs:.2}s ({:.0} records/s)", applied as f64 / secs.max(1e-9));
     }
     Ok((applied, marker))
-}
-
-/// Moves `changes` into `batch` sorted by key, keeping only the last change
-/// of each key.
-fn sorted_into(
-    changes: &mut Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
-    batch: &mut StateBatch,
-    store: tributary_state::StoreId,
-    p: u32,
-) {
-    // Stable: equal keys stay in log order, so the last one is the latest.
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
-    for (i, (k, v)) in changes.iter().enumerate() {
-        if changes.get(i + 1).is_some_and(|next| next.0 == *k) {
-            continue;
-        }
-        match v {
-            Some(v) => batch.put(store, p, k, v),
-            None => batch.delete(store, p, k),
-        }
-    }
-    changes.clear();
 }
