@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|dsl|memory|all] [--records N] [--runs R]
+//! cargo run --release -p tributary-benches -- memory [--keys N] [--budget-mib M]
 //! ```
 //!
 //! Each figure is the median of R runs (default 5). `memory` runs once and
-//! reports the peak resident memory of the process while it holds 10M keys
+//! reports the peak resident memory of the process while it holds N keys
+//! (default 10M) with a state budget of M MiB (default 256)
 //! (run it alone, so that nothing else inflates the peak).
 
 use anyhow::{Context, Result};
@@ -141,10 +143,14 @@ fn main() -> Result<()> {
     let mut records = 5_000_000u64;
     let mut runs = 5usize;
     let mut what = "all".to_string();
+    let mut keys = None;
+    let mut budget_mib = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--records" => records = args.next().context("--records N")?.parse()?,
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
+            "--keys" => keys = Some(args.next().context("--keys N")?.parse()?),
+            "--budget-mib" => budget_mib = Some(args.next().context("--budget-mib M")?.parse()?),
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
             "log" | "pipeline" | "state" | "windows" | "hopping" | "join" | "dsl" | "memory"
@@ -216,7 +222,25 @@ fn main() -> Result<()> {
         println!("{:<40} {:.3}", "pipeline! / builder", d / b);
     }
     if what == "memory" {
-        state::memory(10_000_000)?;
+        let keys = keys.unwrap_or(10_000_000);
+        let budget = budget_mib.unwrap_or(256) << 20;
+        let m = state::memory(keys, budget)?;
+        let mib = |b: u64| b as f64 / 1048576.0;
+        println!(
+            "memory: {} keys held, budget {:.0} MiB; peak RSS {:.0} MiB counting, {:.0} MiB with the restore \
+             (before the application: {:.0} MiB); \
+             peak state memory reported {:.0} MiB; {:.2} M records/s; \
+             restored {} changelog records at {:.2} M records/s",
+            m.keys,
+            mib(m.budget),
+            mib(m.peak_rss_counting),
+            mib(m.peak_rss),
+            mib(m.rss_before),
+            mib(m.peak_state),
+            m.rate / 1e6,
+            m.restored,
+            m.restore_rate / 1e6
+        );
     }
     Ok(())
 }

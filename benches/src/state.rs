@@ -121,38 +121,80 @@ pub fn count_and_restore(n: u64, keys: u64) -> Result<CountRun> {
     })
 }
 
-fn peak_rss_bytes() -> u64 {
+/// A figure from `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Counts `keys` distinct keys (each twice) with the default 256 MiB state
-/// budget and prints the peak resident memory of the process.
-pub fn memory(keys: u64) -> Result<()> {
+/// Peak figures of one memory run, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryRun {
+    /// Keys held at the end.
+    pub keys: u64,
+    /// The state budget (`Config::state_memory`).
+    pub budget: u64,
+    /// Peak resident memory of the whole process (`VmHWM`) while counting.
+    pub peak_rss_counting: u64,
+    /// Peak resident memory of the whole process at the end.
+    pub peak_rss: u64,
+    /// Resident memory before the application started (input written).
+    pub rss_before: u64,
+    /// Largest state memory the backend reported (sampled every 100 ms).
+    pub peak_state: u64,
+    /// Input records per second.
+    pub rate: f64,
+    /// Changelog records per second when the deleted state was restored.
+    pub restore_rate: f64,
+    /// Changelog records restored.
+    pub restored: u64,
+}
+
+/// Counts `keys` distinct keys (each twice) with a state budget of
+/// `budget` bytes, sampling memory as it goes; then deletes the state and
+/// restores it from the changelog.
+pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
     let dir = tempfile::tempdir()?;
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
     produce(&log, "events", keys * 2, |i| i % keys, |i| i as i64)?;
-    let before = peak_rss_bytes();
-    let cfg = config(dir.path());
-    let budget = cfg.state_memory;
+    let rss_before = proc_status_bytes("VmHWM");
+    let cfg = Config {
+        state_memory: budget,
+        ..config(dir.path())
+    };
+    let app = App::new(topology()?, Arc::clone(&log) as Arc<dyn Log>, cfg.clone())?;
+    let t = Instant::now();
+    let running = app.start()?;
+    let mut peak_state = 0;
+    while running.records_in() < keys * 2 {
+        anyhow::ensure!(!running.is_stopping(), "application stopped");
+        peak_state = peak_state.max(running.state_memory());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = t.elapsed();
+    running.shutdown()?;
+    let peak_rss_counting = proc_status_bytes("VmHWM");
+    // The same state, restored from the changelog.
+    std::fs::remove_dir_all(&cfg.state_dir)?;
+    let t = Instant::now();
     let app = App::new(topology()?, Arc::clone(&log) as Arc<dyn Log>, cfg)?;
-    let took = run_to(app, keys * 2)?;
-    let app = App::new(
-        topology()?,
-        Arc::clone(&log) as Arc<dyn Log>,
-        config(dir.path()),
-    )?;
-    let held = app.store::<u64, u64>("counts")?.len()?;
-    println!(
-        "memory: {held} keys held; peak RSS {:.0} MiB (after producing input: {:.0} MiB); state budget {} MiB; {:.2} M records/s",
-        peak_rss_bytes() as f64 / 1048576.0,
-        before as f64 / 1048576.0,
-        budget >> 20,
-        (keys * 2) as f64 / took.as_secs_f64() / 1e6
-    );
-    Ok(())
+    let running = app.start()?;
+    let restore_took = t.elapsed();
+    let held = running.store::<u64, u64>("counts")?.len()?;
+    let stats = running.shutdown()?;
+    Ok(MemoryRun {
+        keys: held as u64,
+        budget: budget as u64,
+        peak_rss_counting,
+        peak_rss: proc_status_bytes("VmHWM"),
+        rss_before,
+        peak_state,
+        rate: (keys * 2) as f64 / took.as_secs_f64(),
+        restore_rate: stats.restored as f64 / restore_took.as_secs_f64(),
+        restored: stats.restored,
+    })
 }

@@ -13,45 +13,84 @@ struct Entry<V> {
     dirty: bool,
     /// Used since the last flush (eviction keeps these).
     touched: bool,
+    /// The entry's encoded key and value, in bytes, when last loaded or
+    /// flushed: what the entry holds beyond its slot in the table.
+    encoded: u32,
+}
+
+/// A value read from the backend for the cache, with its encoded size
+/// (key and value bytes), by which the cache measures its memory.
+#[derive(Debug)]
+pub struct Loaded<V> {
+    /// The value, `None` if the backend has none.
+    pub value: Option<V>,
+    /// Bytes of the encoded key and value.
+    pub encoded: usize,
 }
 
 /// Typed entries of one store partition, held by one task. Reads go to the
 /// cache first; writes only mark entries dirty. At commit,
 /// [`flush`](Self::flush) hands every dirty entry to the caller (to write to
 /// the state batch and the changelog) once, however many times it changed.
-/// A key created and deleted between two flushes is never written. After a
-/// flush, deleted keys are forgotten, and when the cache holds more than its
-/// capacity, so are the entries not used since the previous flush (the hot
-/// keys stay).
+/// A key created and deleted between two flushes is never written.
+///
+/// The cache has a memory budget in bytes: each entry counts its slot in
+/// the table plus its encoded key and value (as last loaded or flushed).
+/// After a flush, deleted keys are forgotten, and when the cache holds more
+/// than its budget, so are the entries not used since the previous flush
+/// (the hot keys stay), or all of them if that is not enough.
+/// [`wants_flush`](Self::wants_flush) says when the changed entries alone
+/// take half of the budget, so that the owner commits early.
 #[derive(Debug)]
 pub struct WriteCache<K, V> {
     entries: HashMap<K, Entry<V>, ahash::RandomState>,
     dirty: usize,
-    capacity: usize,
+    /// Estimated bytes of all entries, and of the dirty ones.
+    bytes: usize,
+    dirty_bytes: usize,
+    budget: usize,
 }
 
 impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
-    /// A cache keeping at most about `capacity` clean entries.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache that keeps about `budget` bytes of entries.
+    pub fn new(budget: usize) -> Self {
         WriteCache {
             entries: HashMap::default(),
             dirty: 0,
-            capacity,
+            bytes: 0,
+            dirty_bytes: 0,
+            budget,
         }
     }
+
+    /// Bytes an entry takes besides its encoded key and value: its slot
+    /// (key, entry, control byte) in a table that is between 44% and 87%
+    /// full.
+    const SLOT: usize = (size_of::<(K, Entry<V>)>() + 1) * 3 / 2;
 
     /// Number of entries changed since the last flush.
     pub fn dirty_len(&self) -> usize {
         self.dirty
     }
 
+    /// Estimated bytes held (see the type's docs).
+    pub fn memory(&self) -> usize {
+        self.bytes
+    }
+
+    /// True when the changed entries take half of the budget or more: the
+    /// owner should flush before its usual time.
+    pub fn wants_flush(&self) -> bool {
+        self.dirty_bytes >= self.budget / 2
+    }
+
     /// The value of `key`, loading it with `load` on a miss.
     pub fn get<E>(
         &mut self,
         key: &K,
-        load: impl FnOnce() -> Result<Option<V>, E>,
+        load: impl FnOnce() -> Result<Loaded<V>, E>,
     ) -> Result<Option<&V>, E> {
-        Ok(slot(&mut self.entries, key, load)?.value.as_ref())
+        Ok(self.slot(key, load)?.value.as_ref())
     }
 
     /// The value of `key` for update, loading it on a miss; the entry is
@@ -59,35 +98,50 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
     pub fn entry<E>(
         &mut self,
         key: &K,
-        load: impl FnOnce() -> Result<Option<V>, E>,
+        load: impl FnOnce() -> Result<Loaded<V>, E>,
     ) -> Result<&mut Option<V>, E> {
-        let e = slot(&mut self.entries, key, load)?;
+        let (mut newly_dirty, mut size) = (false, 0);
+        let e = self.slot(key, load)?;
         if !e.dirty {
             e.dirty = true;
-            self.dirty += 1;
+            newly_dirty = true;
+            size = Self::SLOT + e.encoded as usize;
         }
-        Ok(&mut e.value)
+        if newly_dirty {
+            self.dirty += 1;
+            self.dirty_bytes += size;
+        }
+        // Looked up again: the borrow above ends before the counters move.
+        Ok(&mut self
+            .entries
+            .get_mut(key)
+            .expect("slot() inserted the entry")
+            .value)
     }
 
-    /// Hands each dirty entry to `f` and marks it clean; then evicts clean
-    /// entries beyond the capacity.
+    /// Hands each dirty entry to `f`, which returns the bytes of its
+    /// encoded key and value, and marks it clean; then evicts clean entries
+    /// beyond the budget.
     pub fn flush<E>(
         &mut self,
-        mut f: impl FnMut(&K, Option<&V>) -> Result<(), E>,
+        mut f: impl FnMut(&K, Option<&V>) -> Result<usize, E>,
     ) -> Result<(), E> {
         for (k, e) in self.entries.iter_mut().filter(|(_, e)| e.dirty) {
             if e.stored || e.value.is_some() {
-                f(k, e.value.as_ref())?;
+                let encoded = f(k, e.value.as_ref())?;
+                self.bytes = self.bytes - e.encoded as usize + encoded;
+                e.encoded = u32::try_from(encoded).unwrap_or(u32::MAX);
             }
             e.stored = e.value.is_some();
             e.dirty = false;
         }
         self.dirty = 0;
-        self.entries.retain(|_, e| e.value.is_some());
-        if self.entries.len() > self.capacity {
-            self.entries.retain(|_, e| e.touched);
-            if self.entries.len() > self.capacity {
-                self.entries.clear();
+        self.dirty_bytes = 0;
+        self.retain(|e| e.value.is_some());
+        if self.bytes > self.budget {
+            self.retain(|e| e.touched);
+            if self.bytes > self.budget {
+                self.clear();
             }
         }
         // Keep the table dense: a table grown by a burst and then emptied
@@ -105,30 +159,49 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.dirty = 0;
+        self.bytes = 0;
+        self.dirty_bytes = 0;
     }
-}
 
-/// The entry of `key`, loaded with `load` on a miss.
-fn slot<'a, K: Hash + Eq + Clone, V, E>(
-    entries: &'a mut HashMap<K, Entry<V>, ahash::RandomState>,
-    key: &K,
-    load: impl FnOnce() -> Result<Option<V>, E>,
-) -> Result<&'a mut Entry<V>, E> {
-    if !entries.contains_key(key) {
-        let value = load()?;
-        entries.insert(
-            key.clone(),
-            Entry {
-                stored: value.is_some(),
-                value,
-                dirty: false,
-                touched: true,
-            },
-        );
+    /// Keeps the entries for which `keep` holds (clean ones only: called
+    /// after a flush).
+    fn retain(&mut self, mut keep: impl FnMut(&Entry<V>) -> bool) {
+        let mut freed = 0;
+        self.entries.retain(|_, e| {
+            let kept = keep(e);
+            if !kept {
+                freed += Self::SLOT + e.encoded as usize;
+            }
+            kept
+        });
+        self.bytes -= freed;
     }
-    let e = entries.get_mut(key).expect("inserted above");
-    e.touched = true;
-    Ok(e)
+
+    /// The entry of `key`, loaded with `load` on a miss.
+    fn slot<E>(
+        &mut self,
+        key: &K,
+        load: impl FnOnce() -> Result<Loaded<V>, E>,
+    ) -> Result<&mut Entry<V>, E> {
+        if !self.entries.contains_key(key) {
+            let Loaded { value, encoded } = load()?;
+            let encoded = u32::try_from(encoded).unwrap_or(u32::MAX);
+            self.bytes += Self::SLOT + encoded as usize;
+            self.entries.insert(
+                key.clone(),
+                Entry {
+                    stored: value.is_some(),
+                    value,
+                    dirty: false,
+                    touched: true,
+                    encoded,
+                },
+            );
+        }
+        let e = self.entries.get_mut(key).expect("inserted above");
+        e.touched = true;
+        Ok(e)
+    }
 }
 
 #[cfg(test)]
@@ -137,13 +210,16 @@ mod tests {
 
     #[test]
     fn repeated_updates_flush_once() {
-        let mut c: WriteCache<&str, u64> = WriteCache::new(10);
+        let mut c: WriteCache<&str, u64> = WriteCache::new(10_000);
         let mut loads = 0;
         for _ in 0..5 {
             let slot = c
                 .entry(&"k", || {
                     loads += 1;
-                    Ok::<_, ()>(Some(10))
+                    Ok::<_, ()>(Loaded {
+                        value: Some(10),
+                        encoded: 16,
+                    })
                 })
                 .unwrap();
             *slot = Some(slot.unwrap_or(0) + 1);
@@ -153,18 +229,30 @@ mod tests {
         let mut flushed = Vec::new();
         c.flush(|k, v| {
             flushed.push((*k, v.copied()));
-            Ok::<_, ()>(())
+            Ok::<_, ()>(16)
         })
         .unwrap();
         assert_eq!(flushed, vec![("k", Some(15))]);
         assert_eq!(c.dirty_len(), 0);
-        assert_eq!(c.get(&"k", || Ok::<_, ()>(None)).unwrap(), Some(&15));
+        assert_eq!(
+            c.get(&"k", || Ok::<_, ()>(Loaded {
+                value: None,
+                encoded: 8
+            }))
+            .unwrap(),
+            Some(&15)
+        );
     }
 
     #[test]
     fn keys_created_and_deleted_between_flushes_are_never_written() {
-        let mut c: WriteCache<&'static str, u64> = WriteCache::new(10);
-        let absent = || Ok::<_, ()>(None);
+        let mut c: WriteCache<&'static str, u64> = WriteCache::new(10_000);
+        let absent = || {
+            Ok::<_, ()>(Loaded {
+                value: None,
+                encoded: 8,
+            })
+        };
         *c.entry(&"brief", absent).unwrap() = Some(1);
         *c.entry(&"brief", absent).unwrap() = None;
         *c.entry(&"kept", absent).unwrap() = Some(2);
@@ -172,7 +260,7 @@ mod tests {
         let mut flush = |c: &mut WriteCache<&'static str, u64>| {
             c.flush(|k, v| {
                 flushed.push((*k, v.copied()));
-                Ok::<_, ()>(())
+                Ok::<_, ()>(16)
             })
             .unwrap();
         };
@@ -181,9 +269,65 @@ mod tests {
         flush(&mut c);
         assert_eq!(flushed, vec![("kept", Some(2)), ("kept", None)]);
         assert_eq!(
-            c.get(&"kept", || Ok::<_, ()>(Some(9))).unwrap(),
+            c.get(&"kept", || Ok::<_, ()>(Loaded {
+                value: Some(9),
+                encoded: 16
+            }))
+            .unwrap(),
             Some(&9),
             "deleted keys are forgotten"
         );
+    }
+
+    #[test]
+    fn the_budget_keeps_hot_keys_and_asks_for_early_flushes() {
+        type Cache = WriteCache<u64, u64>;
+        let slot = Cache::SLOT + 16;
+        let mut c = Cache::new(100 * slot);
+        let loaded = || {
+            Ok::<_, ()>(Loaded {
+                value: Some(1),
+                encoded: 16,
+            })
+        };
+        let flush = |c: &mut Cache| c.flush(|_, _| Ok::<_, ()>(16)).unwrap();
+        // 49 changed entries are not half the budget; 50 are.
+        for k in 0..49 {
+            *c.entry(&k, loaded).unwrap() = Some(2);
+        }
+        assert!(!c.wants_flush());
+        *c.entry(&49, loaded).unwrap() = Some(2);
+        assert!(c.wants_flush());
+        assert_eq!(c.memory(), 50 * slot);
+        flush(&mut c);
+        assert!(!c.wants_flush());
+        // Over budget after a flush: the keys used since the previous flush
+        // stay, the others go.
+        for k in 50..110 {
+            c.get(&k, loaded).unwrap();
+        }
+        for k in 0..20 {
+            *c.entry(&k, loaded).unwrap() = Some(3);
+        }
+        assert_eq!(c.memory(), 110 * slot);
+        flush(&mut c);
+        assert_eq!(c.memory(), 80 * slot);
+        let mut loads = 0;
+        for k in 0..50 {
+            c.get(&k, || {
+                loads += 1;
+                loaded()
+            })
+            .unwrap();
+        }
+        assert_eq!(loads, 30, "keys 0..20 stayed, 20..50 were evicted");
+        assert_eq!(c.memory(), 110 * slot);
+        // Deleted keys are forgotten, and their bytes with them.
+        c.clear();
+        for k in 0..40 {
+            *c.entry(&k, loaded).unwrap() = None;
+        }
+        flush(&mut c);
+        assert_eq!(c.memory(), 0);
     }
 }

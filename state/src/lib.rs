@@ -17,7 +17,13 @@
 //!   checkpoints) and is applied atomically by [`StateBackend::commit`]: state
 //!   and positions never disagree.
 //! - A [`WriteCache`] sits in front of a store inside a task and absorbs
-//!   repeated updates to hot keys between commits.
+//!   repeated updates to hot keys between commits, within a budget in bytes.
+//! - [`StateBackend::load`] bulk-loads sorted entries, for restores:
+//!   RocksDB writes them to a table file and ingests it, bypassing the
+//!   write-ahead log, the memtables and their flushes.
+//! - While a [`RocksState`] is open, freed memory is handed back to the
+//!   operating system every second (glibc keeps it otherwise; see the
+//!   `trim` module).
 //!
 //! ## Feature flags
 //!
@@ -32,9 +38,11 @@ mod error;
 mod memory;
 #[cfg(feature = "rocksdb")]
 mod rocks;
+#[cfg(feature = "rocksdb")]
+mod trim;
 
 pub use batch::{Op, StateBatch};
-pub use cache::WriteCache;
+pub use cache::{Loaded, WriteCache};
 pub use error::{Error, Result};
 pub use memory::MemoryState;
 #[cfg(feature = "rocksdb")]
@@ -96,6 +104,13 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     /// Deletes every entry of a store partition (when a task moves away or
     /// its state is rebuilt).
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()>;
+
+    /// Bytes of memory the backend holds for state now (RocksDB: its block
+    /// cache, which the memtables are charged to). Zero if it does not
+    /// account for its memory.
+    fn memory_usage(&self) -> u64 {
+        0
+    }
 
     /// Bulk-loads entries into a store partition, for restores: `Some`
     /// values are puts, `None` deletes, and keys strictly increase. It takes

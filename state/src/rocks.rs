@@ -28,8 +28,9 @@ pub struct RocksState {
     /// Numbers the table files that bulk loads write.
     loads: AtomicU64,
     // Kept alive for as long as the database uses them.
-    _cache: Cache,
+    cache: Cache,
     _buffers: WriteBufferManager,
+    _trimmer: crate::trim::Trimmer,
 }
 
 impl std::fmt::Debug for RocksState {
@@ -60,8 +61,19 @@ impl RocksState {
         );
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
+        // Index and filter blocks live in the cache, within the budget, cut
+        // into 4 KiB partitions under a pinned top level. A whole-file
+        // filter (megabytes for a large file) does not fit the cache's
+        // shards: it was evicted and read again, hashed for its checksum,
+        // on almost every lookup once the state outgrew the cache.
         table.set_cache_index_and_filter_blocks(true);
+        table.set_cache_index_and_filter_blocks_with_high_priority(true);
         table.set_bloom_filter(10.0, false);
+        table.set_partition_filters(true);
+        table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_metadata_block_size(4096);
+        table.set_pin_top_level_index_and_filter(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         let mut cf_opts = Options::default();
         cf_opts.set_block_based_table_factory(&table);
         cf_opts.set_write_buffer_manager(&buffers);
@@ -104,8 +116,9 @@ impl RocksState {
             names: stores.to_vec(),
             cf_opts,
             loads: AtomicU64::new(0),
-            _cache: cache,
+            cache,
             _buffers: buffers,
+            _trimmer: crate::trim::Trimmer::start(),
         })
     }
 
@@ -251,12 +264,6 @@ impl RocksState {
         }
         Ok(written)
     }
-
-    /// Bytes of memory RocksDB reports for memtables and the block cache.
-    pub fn memory_usage(&self) -> u64 {
-        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
-        prop("rocksdb.cur-size-all-mem-tables") + prop("rocksdb.block-cache-usage")
-    }
 }
 
 impl StateBackend for RocksState {
@@ -307,6 +314,10 @@ impl StateBackend for RocksState {
 
     fn commit(&self, batch: &StateBatch) -> Result<()> {
         self.write(batch)
+    }
+
+    fn memory_usage(&self) -> u64 {
+        self.cache.get_usage() as u64
     }
 
     fn load(

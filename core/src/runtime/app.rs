@@ -84,7 +84,7 @@ impl App {
             )?;
         }
         let dir = config.state_dir.join(&group);
-        let memory = config.state_memory;
+        let memory = config.backend_memory();
         Self::with_state(topology, log, config, |stores| {
             open_state(&dir, stores, memory)
         })
@@ -276,16 +276,6 @@ impl App {
 
     pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
         let committed = self.log.committed_offsets(&self.group)?;
-        let settings = TaskSettings {
-            app: self.group.clone(),
-            offset_reset: self.config.offset_reset,
-            on_decode_error: self.config.on_decode_error,
-            dead_letter_topic: self.config.dead_letter_topic.clone(),
-            fetch_max_bytes: self.config.fetch_max_bytes,
-            max_poll_records: self.config.max_poll_records,
-            out_of_orderness: millis(self.config.max_out_of_orderness),
-            idle_timeout: millis(self.config.idle_timeout),
-        };
         let mut ids = Vec::new();
         for sub in 0..self.topology.sub_topology_count() {
             let sources = self.topology.sources_of(sub);
@@ -304,6 +294,19 @@ impl App {
                 ));
             }
         }
+        // Every store partition's write cache has the same share.
+        let caches = ids.len() * self.topology.store_names().len();
+        let settings = TaskSettings {
+            app: self.group.clone(),
+            offset_reset: self.config.offset_reset,
+            on_decode_error: self.config.on_decode_error,
+            dead_letter_topic: self.config.dead_letter_topic.clone(),
+            fetch_max_bytes: self.config.fetch_max_bytes,
+            max_poll_records: self.config.max_poll_records,
+            store_cache_memory: self.config.write_cache_memory() / caches.max(1),
+            out_of_orderness: millis(self.config.max_out_of_orderness),
+            idle_timeout: millis(self.config.idle_timeout),
+        };
         // Tasks are created (and their state restored) on `threads` threads.
         let threads = self.config.threads.clamp(1, ids.len().max(1));
         let create = |(id, sources): &(TaskId, Vec<crate::topology::SourceSpec>)| {
@@ -438,6 +441,12 @@ impl RunningApp {
         name: &str,
     ) -> Result<crate::StoreReader<K, V>> {
         store_reader(&self.state, &self.partitions, &self.group, name)
+    }
+
+    /// Bytes of memory the state backend holds now: RocksDB's block cache,
+    /// which its memtables are charged to (see [`Config::state_memory`]).
+    pub fn state_memory(&self) -> u64 {
+        self.state.as_ref().map_or(0, |s| s.memory_usage())
     }
 
     /// Records processed so far, over all workers.

@@ -61,8 +61,16 @@ pub struct Config {
     /// Reset the application before starting, to replay its inputs from
     /// here with empty state (see [`reset_application`](super::reset_application)).
     pub replay_from: Option<super::ReplayFrom>,
-    /// Memory for all state stores of the process together, in bytes
-    /// (RocksDB block cache and memtables; default 256 MiB).
+    /// Memory for the state of the whole process, in bytes (default
+    /// 256 MiB), however many stores and partitions it has: a quarter for
+    /// RocksDB (its block cache, with index and filter blocks and the
+    /// memtables charged to it), a quarter for the tasks' write caches
+    /// (shared equally among store partitions), and half left for what
+    /// RocksDB does not account for (building filters and tables during
+    /// flushes and compactions, iterators), commit batches, decoded input
+    /// records, and memory the allocator holds between its returns to the
+    /// system. With 10M keys held, the whole process peaks within it
+    /// (`benches/README.md`).
     pub state_memory: usize,
     /// How far behind the largest event time seen a record may arrive and
     /// still count as on time: the watermark trails the inputs by this
@@ -86,7 +94,7 @@ impl Default for Config {
             max_poll_records: 10_000,
             state_dir: std::path::PathBuf::from("tributary-state"),
             replay_from: None,
-            state_memory: tributary_state::StateConfig::default().memory_budget,
+            state_memory: 256 << 20,
             max_out_of_orderness: Duration::ZERO,
             idle_timeout: Duration::from_secs(1),
         }
@@ -94,6 +102,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// RocksDB's share of [`state_memory`](Self::state_memory).
+    pub(crate) fn backend_memory(&self) -> usize {
+        self.state_memory / 4
+    }
+
+    /// The write caches' share of [`state_memory`](Self::state_memory).
+    pub(crate) fn write_cache_memory(&self) -> usize {
+        self.state_memory / 4
+    }
+
     /// Checks the settings, naming every bad one.
     pub fn validate(&self) -> Result<()> {
         let mut problems = Vec::new();

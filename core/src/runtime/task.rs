@@ -23,9 +23,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tributary_state::{StateBackend, StateBatch};
 
-/// A store with this many changed entries makes its task commit early.
-const DIRTY_COMMIT_THRESHOLD: usize = 200_000;
-
 /// Identifies a task: sub-topology and partition number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskId {
@@ -51,6 +48,8 @@ pub(crate) struct TaskSettings {
     pub(crate) dead_letter_topic: Option<String>,
     pub(crate) fetch_max_bytes: usize,
     pub(crate) max_poll_records: usize,
+    /// Memory budget of the write cache of each of the task's stores.
+    pub(crate) store_cache_memory: usize,
     /// Allowed lateness of records behind the largest event time, in ms.
     pub(crate) out_of_orderness: i64,
     /// An input with nothing to read for this long (ms) stops holding the
@@ -129,7 +128,7 @@ impl Task {
             partitions,
             outputs: Vec::new(),
             state,
-            stores: crate::store::Registry::default(),
+            stores: crate::store::Registry::new(settings.store_cache_memory),
             timers: Vec::new(),
             shared: HashMap::new(),
         };
@@ -209,9 +208,7 @@ impl Task {
     /// True when a store's write cache holds so many changes that the task
     /// should commit before its interval is up.
     pub(crate) fn wants_commit(&self) -> bool {
-        self.stores
-            .iter()
-            .any(|s| lock(&s.store).dirty() >= DIRTY_COMMIT_THRESHOLD)
+        self.stores.iter().any(|s| lock(&s.store).wants_flush())
     }
 
     /// Fetches, processes up to `max_poll_records` records and appends the

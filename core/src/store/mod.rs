@@ -23,10 +23,7 @@ use crate::log::format::BatchBuilder;
 use std::any::Any;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tributary_state::{StateBackend, StateBatch, StoreId, WriteCache};
-
-/// Entries kept in a task's write cache per store (clean ones are dropped past this).
-const CACHE_CAPACITY: usize = 100_000;
+use tributary_state::{Loaded, StateBackend, StateBatch, StoreId, WriteCache};
 
 /// Name of the changelog topic of a store.
 pub(crate) fn changelog_topic(app: &str, store: &str) -> String {
@@ -50,6 +47,9 @@ pub(crate) trait TaskStore: Send {
     ) -> Result<()>;
     /// Number of entries changed since the last flush.
     fn dirty(&self) -> usize;
+    /// True when the changed entries take half of the store's cache
+    /// budget: the task should commit early.
+    fn wants_flush(&self) -> bool;
     /// Forgets cached entries (after a restore rewrote the backend).
     fn reset_cache(&mut self);
 }
@@ -74,13 +74,19 @@ where
         partition: u32,
         key_buf: &mut Vec<u8>,
         key: &K,
-    ) -> Result<Option<V>> {
+    ) -> Result<Loaded<V>> {
         key_buf.clear();
         Rkyv.encode(key, key_buf)?;
-        match backend.get(id, partition, key_buf)? {
-            Some(bytes) => Ok(Some(Rkyv.decode(&bytes)?)),
-            None => Ok(None),
-        }
+        Ok(match backend.get(id, partition, key_buf)? {
+            Some(bytes) => Loaded {
+                value: Some(Rkyv.decode(&bytes)?),
+                encoded: key_buf.len() + bytes.len(),
+            },
+            None => Loaded {
+                value: None,
+                encoded: key_buf.len(),
+            },
+        })
     }
 
     /// The value of `key`, read-only (the entry is not marked changed).
@@ -135,7 +141,7 @@ where
         let (id, partition) = (self.id, self.partition);
         let mut k = Vec::new();
         let mut v = Vec::new();
-        self.cache.flush(|key, value| -> Result<()> {
+        self.cache.flush(|key, value| -> Result<usize> {
             k.clear();
             Rkyv.encode(key, &mut k)?;
             match value {
@@ -144,18 +150,23 @@ where
                     Rkyv.encode(value, &mut v)?;
                     batch.put(id, partition, &k, &v);
                     changelog.push(timestamp, Some(&k), Some(&v), &[]);
+                    Ok(k.len() + v.len())
                 }
                 None => {
                     batch.delete(id, partition, &k);
                     changelog.push(timestamp, Some(&k), None, &[]);
+                    Ok(k.len())
                 }
             }
-            Ok(())
         })
     }
 
     fn dirty(&self) -> usize {
         self.cache.dirty_len()
+    }
+
+    fn wants_flush(&self) -> bool {
+        self.cache.wants_flush()
     }
 
     fn reset_cache(&mut self) {
@@ -189,12 +200,22 @@ impl std::fmt::Debug for Registered {
 }
 
 /// The stores of one task, created on first use by an operator.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     pub(crate) stores: Vec<Registered>,
+    /// Memory budget of each store's write cache, in bytes.
+    cache_memory: usize,
 }
 
 impl Registry {
+    /// No stores yet; each store's write cache will have `cache_memory` bytes.
+    pub(crate) fn new(cache_memory: usize) -> Self {
+        Registry {
+            stores: Vec::new(),
+            cache_memory,
+        }
+    }
+
     /// The typed store `name` of this task, created on first use.
     pub(crate) fn kv<K, V>(
         &mut self,
@@ -224,7 +245,7 @@ impl Registry {
             id,
             partition,
             backend: Arc::clone(backend),
-            cache: WriteCache::new(CACHE_CAPACITY),
+            cache: WriteCache::new(self.cache_memory),
             key_buf: Vec::new(),
         }));
         self.stores.push(Registered {

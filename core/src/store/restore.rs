@@ -33,7 +33,9 @@ pub(crate) const MARKER_HEADER: &str = "tributary.positions";
 /// Changes per restore batch (one table file each)...
 const RESTORE_BATCH: usize = 250_000;
 /// ...or bytes of keys and values, whichever comes first.
-const RESTORE_BYTES: usize = 32 << 20;
+const RESTORE_BYTES: usize = 16 << 20;
+/// Bytes per changelog fetch (decoded records take several times more).
+const RESTORE_FETCH: usize = 1 << 20;
 
 /// Input positions of a task.
 pub(crate) type Positions = Vec<(TopicPartition, u64)>;
@@ -223,7 +225,7 @@ fn rebuild(
     let bar = progress_bar(end - start, &format!("restore {}/{p}", store.name));
     while pos < end {
         records.clear();
-        log.fetch(topic, p, pos, 4 << 20, &mut records)?;
+        log.fetch(topic, p, pos, RESTORE_FETCH, &mut records)?;
         let Some(last) = records.last() else { break };
         pos = last.offset + 1;
         for r in &records {
