@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|dsl|memory|all] [--records N] [--runs R]
 //! cargo run --release -p tributary-benches -- memory [--keys N] [--budget-mib M]
+//! cargo run --release -p tributary-benches -- restore [--records N] [--keys K] [--runs R]
 //! ```
 //!
 //! Each figure is the median of R runs (default 5). `memory` runs once and
@@ -153,8 +154,8 @@ fn main() -> Result<()> {
             "--budget-mib" => budget_mib = Some(args.next().context("--budget-mib M")?.parse()?),
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
-            "log" | "pipeline" | "state" | "windows" | "hopping" | "join" | "dsl" | "memory"
-            | "all" => what = a,
+            "log" | "pipeline" | "state" | "restore" | "windows" | "hopping" | "join" | "dsl"
+            | "memory" | "all" => what = a,
             other => anyhow::bail!("unknown argument '{other}'"),
         }
     }
@@ -220,6 +221,14 @@ fn main() -> Result<()> {
             d / 1e6
         );
         println!("{:<40} {:.3}", "pipeline! / builder", d / b);
+    }
+    if what == "restore" {
+        let keys = keys.unwrap_or(records / 2);
+        report(
+            &format!("restore {records} changelog records, {keys} keys"),
+            runs,
+            || state::restore(records, keys),
+        )?;
     }
     if what == "memory" {
         let keys = keys.unwrap_or(10_000_000);

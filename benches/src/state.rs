@@ -121,6 +121,34 @@ pub fn count_and_restore(n: u64, keys: u64) -> Result<CountRun> {
     })
 }
 
+/// Restores a count store from a changelog of `n` records over `keys`
+/// uniformly drawn keys, written directly; returns changelog records per
+/// second (from `App::new` until the workers start).
+pub fn restore(n: u64, keys: u64) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
+    log.create_topic("events", &TopicConfig::new(PARTITIONS))?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    produce(
+        &log,
+        "count-bench-counts-changelog",
+        n,
+        |_| rand::Rng::random_range(&mut rng, 0..keys),
+        |i| i as i64,
+    )?;
+    let t = Instant::now();
+    let app = App::new(
+        topology()?,
+        Arc::clone(&log) as Arc<dyn Log>,
+        config(dir.path()),
+    )?;
+    let running = app.start()?;
+    let took = t.elapsed();
+    let stats = running.shutdown()?;
+    anyhow::ensure!(stats.restored == n, "restored {} of {n}", stats.restored);
+    Ok(n as f64 / took.as_secs_f64())
+}
+
 /// A figure from `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
 fn proc_status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -294,7 +294,11 @@ impl App {
                 ));
             }
         }
-        // Every store partition's write cache has the same share.
+        // Tasks are created (and their state restored) on `threads` threads.
+        let threads = self.config.threads.clamp(1, ids.len().max(1));
+        // Every store partition's write cache has the same share. Restores
+        // happen before any write cache fills: each restoring thread may
+        // use the threads' share of the caches' memory for its batches.
         let caches = ids.len() * self.topology.store_names().len();
         let settings = TaskSettings {
             app: self.group.clone(),
@@ -304,11 +308,10 @@ impl App {
             fetch_max_bytes: self.config.fetch_max_bytes,
             max_poll_records: self.config.max_poll_records,
             store_cache_memory: self.config.write_cache_memory() / caches.max(1),
+            restore_memory: self.config.write_cache_memory() / threads,
             out_of_orderness: millis(self.config.max_out_of_orderness),
             idle_timeout: millis(self.config.idle_timeout),
         };
-        // Tasks are created (and their state restored) on `threads` threads.
-        let threads = self.config.threads.clamp(1, ids.len().max(1));
         let create = |(id, sources): &(TaskId, Vec<crate::topology::SourceSpec>)| {
             Task::new(
                 *id,

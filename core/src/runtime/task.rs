@@ -50,6 +50,8 @@ pub(crate) struct TaskSettings {
     pub(crate) max_poll_records: usize,
     /// Memory budget of the write cache of each of the task's stores.
     pub(crate) store_cache_memory: usize,
+    /// Memory for a batch of changes while a store is restored.
+    pub(crate) restore_memory: usize,
     /// Allowed lateness of records behind the largest event time, in ms.
     pub(crate) out_of_orderness: i64,
     /// An input with nothing to read for this long (ms) stops holding the
@@ -144,7 +146,14 @@ impl Task {
         let mut restored = 0;
         let mut recovered: Option<Positions> = None;
         if let (Some(state), false) = (state, stores.is_empty()) {
-            let prepared = restore::prepare(log, state, &settings.app, id, &stores)?;
+            let prepared = restore::prepare(
+                log,
+                state,
+                &settings.app,
+                id,
+                &stores,
+                settings.restore_memory,
+            )?;
             restored = prepared.restored;
             recovered = prepared.positions;
         }

@@ -30,12 +30,10 @@ use tributary_state::{StateBackend, StateBatch};
 
 /// Header naming a changelog marker record.
 pub(crate) const MARKER_HEADER: &str = "tributary.positions";
-/// Changes per restore batch (one table file each)...
-const RESTORE_BATCH: usize = 250_000;
-/// ...or bytes of keys and values, whichever comes first.
-const RESTORE_BYTES: usize = 16 << 20;
 /// Bytes per changelog fetch (decoded records take several times more).
 const RESTORE_FETCH: usize = 1 << 20;
+/// Bytes a change takes in a restore batch besides its key and value.
+const CHANGE_OVERHEAD: usize = 32;
 
 /// Input positions of a task.
 pub(crate) type Positions = Vec<(TopicPartition, u64)>;
@@ -103,12 +101,17 @@ pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::Progres
 }
 
 /// Checks, repairs or rebuilds every store of a task; see the module docs.
+///
+/// A restore gathers up to `memory` bytes of changes, sorts them and loads
+/// them as one table file: the larger the batches, the fewer files overlap
+/// and the less RocksDB compacts afterwards.
 pub(crate) fn prepare(
     log: &dyn Log,
     backend: &Arc<dyn StateBackend>,
     app: &str,
     task: TaskId,
     stores: &[Registered],
+    memory: usize,
 ) -> Result<Prepared> {
     let local = backend
         .meta(&positions_key(task))?
@@ -146,8 +149,14 @@ pub(crate) fn prepare(
                         "local state does not match its changelog; rebuilding it from the changelog");
                 }
                 backend.drop_partition(store.id, p)?;
-                let (n, marker) =
-                    rebuild(log, backend.as_ref(), store, &topic, p, start, &ckpt_key)?;
+                let (n, marker) = rebuild(
+                    log,
+                    backend.as_ref(),
+                    (store, &topic, p),
+                    start,
+                    &ckpt_key,
+                    memory,
+                )?;
                 prepared.restored += n;
                 if local.is_none() && prepared.positions.is_none() {
                     prepared.positions = marker;
@@ -204,11 +213,10 @@ fn repair(
 fn rebuild(
     log: &dyn Log,
     backend: &dyn StateBackend,
-    store: &Registered,
-    topic: &str,
-    p: u32,
+    (store, topic, p): (&Registered, &str, u32),
     start: u64,
     ckpt_key: &str,
+    memory: usize,
 ) -> Result<(u64, Option<Positions>)> {
     let (_, end) = log.offsets(topic, p)?;
     let started = Instant::now();
@@ -241,7 +249,7 @@ fn rebuild(
         if let Some(b) = &bar {
             b.set_position(pos - start);
         }
-        if changes.len() >= RESTORE_BATCH || changes.size() >= RESTORE_BYTES {
+        if changes.size() + changes.len() * CHANGE_OVERHEAD >= memory {
             // No checkpoint yet: after a crash mid-restore, the next start
             // drops the partition and restores it again.
             changes.load_into(backend, store.id, p)?;
