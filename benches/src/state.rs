@@ -105,20 +105,24 @@ pub fn count_and_restore(n: u64, keys: u64) -> Result<CountRun> {
     let count_rate = n as f64 / took.as_secs_f64();
 
     std::fs::remove_dir_all(dir.path().join("state"))?;
-    let t = Instant::now();
-    let app = App::new(
-        topology()?,
-        Arc::clone(&log) as Arc<dyn Log>,
-        config(dir.path()),
-    )?;
-    let running = app.start()?; // restores before the workers start
-    let took = t.elapsed();
-    let stats = running.shutdown()?;
-    anyhow::ensure!(stats.restored > 0, "nothing was restored");
+    let (restored, rate) = timed_restore(&log, config(dir.path()))?;
+    anyhow::ensure!(restored > 0, "nothing was restored");
     Ok(CountRun {
         count_rate,
-        restore_rate: stats.restored as f64 / took.as_secs_f64(),
+        restore_rate: rate,
     })
+}
+
+/// Starts the count application (which restores its stores before its
+/// workers start) and stops it; returns the changelog records restored
+/// and their rate from `App::new` until the workers started.
+fn timed_restore(log: &Arc<EmbeddedLog>, config: Config) -> Result<(u64, f64)> {
+    let t = Instant::now();
+    let app = App::new(topology()?, Arc::clone(log) as Arc<dyn Log>, config)?;
+    let running = app.start()?;
+    let took = t.elapsed();
+    let stats = running.shutdown()?;
+    Ok((stats.restored, stats.restored as f64 / took.as_secs_f64()))
 }
 
 /// Restores a count store from a changelog of `n` records over `keys`
@@ -136,17 +140,9 @@ pub fn restore(n: u64, keys: u64) -> Result<f64> {
         |_| rand::Rng::random_range(&mut rng, 0..keys),
         |i| i as i64,
     )?;
-    let t = Instant::now();
-    let app = App::new(
-        topology()?,
-        Arc::clone(&log) as Arc<dyn Log>,
-        config(dir.path()),
-    )?;
-    let running = app.start()?;
-    let took = t.elapsed();
-    let stats = running.shutdown()?;
-    anyhow::ensure!(stats.restored == n, "restored {} of {n}", stats.restored);
-    Ok(n as f64 / took.as_secs_f64())
+    let (restored, rate) = timed_restore(&log, config(dir.path()))?;
+    anyhow::ensure!(restored == n, "restored {restored} of {n}");
+    Ok(rate)
 }
 
 /// A figure from `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
@@ -208,12 +204,9 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
     let peak_rss_counting = proc_status_bytes("VmHWM");
     // The same state, restored from the changelog.
     std::fs::remove_dir_all(&cfg.state_dir)?;
-    let t = Instant::now();
+    let (restored, restore_rate) = timed_restore(&log, cfg.clone())?;
     let app = App::new(topology()?, Arc::clone(&log) as Arc<dyn Log>, cfg)?;
-    let running = app.start()?;
-    let restore_took = t.elapsed();
-    let held = running.store::<u64, u64>("counts")?.len()?;
-    let stats = running.shutdown()?;
+    let held = app.store::<u64, u64>("counts")?.len()?;
     Ok(MemoryRun {
         keys: held as u64,
         budget: budget as u64,
@@ -222,7 +215,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
         rss_before,
         peak_state,
         rate: (keys * 2) as f64 / took.as_secs_f64(),
-        restore_rate: stats.restored as f64 / restore_took.as_secs_f64(),
-        restored: stats.restored,
+        restore_rate,
+        restored,
     })
 }

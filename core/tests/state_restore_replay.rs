@@ -132,6 +132,56 @@ fn deleted_state_is_restored_from_changelogs() {
 }
 
 #[test]
+fn a_restore_in_many_batches_keeps_the_last_change_of_each_key() {
+    use tributary::codec::{Codec, Rkyv};
+    // A changelog written directly: 60 000 changes over 3 000 keys, some of
+    // them deletes. With the smallest state budget (8 MiB), each of the two
+    // restoring threads has 1 MiB for its batches, so each partition is
+    // loaded as two table files (16 k changes each at most), the second
+    // overriding the first.
+    let dir = setup();
+    let log = EmbeddedLog::open(dir.path().join("log")).unwrap();
+    let topic = "wordcount-max-score-changelog";
+    log.create_topic(topic, &TopicConfig::new(2).compacted())
+        .unwrap();
+    let mut expected = std::collections::BTreeMap::new();
+    let mut batches: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
+    for i in 0..60_000u64 {
+        let user = format!("user-{:05}", (i * 7919) % 3_000);
+        let p = tributary::partition_for_key(user.as_bytes(), 2) as usize;
+        let mut key = Vec::new();
+        Rkyv.encode(&user, &mut key).unwrap();
+        if i % 11 == 0 {
+            batches[p].push(0, Some(&key), None, &[]);
+            expected.remove(&user);
+        } else {
+            let mut value = Vec::new();
+            Rkyv.encode(&i, &mut value).unwrap();
+            batches[p].push(0, Some(&key), Some(&value), &[]);
+            expected.insert(user, i);
+        }
+        if batches[p].len() >= 500 {
+            log.append(topic, p as u32, &mut batches[p]).unwrap();
+            batches[p].clear();
+        }
+    }
+    for (p, b) in batches.iter_mut().enumerate() {
+        log.append(topic, p as u32, b).unwrap();
+    }
+    drop(log);
+    let small = Config {
+        state_memory: 8 << 20,
+        ..config(dir.path())
+    };
+    let stats = run(dir.path(), small);
+    assert_eq!(stats.restored, 60_000);
+    let restored: std::collections::BTreeMap<String, u64> =
+        state(dir.path()).1.into_iter().collect();
+    assert!(expected.len() > 2_000 && expected.len() < 3_000);
+    assert_eq!(restored, expected);
+}
+
+#[test]
 fn replay_from_earliest_gives_the_live_result() {
     let dir = setup();
     let log = EmbeddedLog::open(dir.path().join("log")).unwrap();

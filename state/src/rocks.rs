@@ -354,6 +354,17 @@ impl StateBackend for RocksState {
 mod tests {
     use super::*;
 
+    /// Every entry of a store partition, in key order.
+    fn entries(b: &dyn StateBackend, s: StoreId, p: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut seen = Vec::new();
+        b.scan(s, p, None, None, &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .unwrap();
+        seen
+    }
+
     fn check_backend(b: &dyn StateBackend) {
         let s = b.store_id("counts").unwrap();
         let mut batch = StateBatch::new();
@@ -365,14 +376,8 @@ mod tests {
         assert_eq!(b.get(s, 0, b"a").unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(b.get(s, 1, b"a").unwrap().as_deref(), Some(&b"10"[..]));
         assert_eq!(b.meta("pos").unwrap().as_deref(), Some(&b"7"[..]));
-        let mut seen = Vec::new();
-        b.scan(s, 0, None, None, &mut |k, v| {
-            seen.push((k.to_vec(), v.to_vec()));
-            true
-        })
-        .unwrap();
         assert_eq!(
-            seen,
+            entries(b, s, 0),
             vec![
                 (b"a".to_vec(), b"1".to_vec()),
                 (b"b".to_vec(), b"2".to_vec())
@@ -394,14 +399,8 @@ mod tests {
         load(3, &[(b"a", Some(b"3"))]);
         load(2, &[(b"x", None), (b"z", Some(b"4"))]);
         load(2, &[]);
-        let mut seen = Vec::new();
-        b.scan(s, 2, None, None, &mut |k, v| {
-            seen.push((k.to_vec(), v.to_vec()));
-            true
-        })
-        .unwrap();
         assert_eq!(
-            seen,
+            entries(b, s, 2),
             vec![
                 (b"y".to_vec(), b"2".to_vec()),
                 (b"z".to_vec(), b"4".to_vec())

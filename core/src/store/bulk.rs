@@ -32,7 +32,32 @@ struct Span {
 
 const DELETE: u32 = u32::MAX;
 
+/// Bytes a change takes besides its key and value (a span and a sort entry).
+const OVERHEAD: usize = size_of::<Span>() + size_of::<u128>();
+
 impl BulkChanges {
+    /// Room for `n` changes at most, within `memory` bytes: half of it for
+    /// the changes' places, the rest for their keys and values. The buffers
+    /// never grow past this (but for a single change larger than the rest);
+    /// memory not touched costs nothing.
+    pub(crate) fn within(memory: usize, n: usize) -> Self {
+        let entries = (memory / 2 / OVERHEAD).clamp(1, n.max(1));
+        BulkChanges {
+            bytes: Vec::with_capacity(memory.saturating_sub(entries * OVERHEAD)),
+            spans: Vec::with_capacity(entries),
+            order: Vec::with_capacity(entries),
+        }
+    }
+
+    /// True if a change with this key and value fits without growing the
+    /// buffers (always when empty).
+    pub(crate) fn has_room(&self, key: &[u8], value: Option<&[u8]>) -> bool {
+        let len = key.len() + value.map_or(0, <[u8]>::len);
+        self.spans.is_empty()
+            || (self.spans.len() < self.spans.capacity()
+                && self.bytes.len() + len <= self.bytes.capacity())
+    }
+
     /// Adds a change: `None` deletes the key.
     pub(crate) fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
         let start = self.bytes.len();
@@ -54,13 +79,9 @@ impl BulkChanges {
     }
 
     /// Changes held.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.spans.len()
-    }
-
-    /// Bytes of keys and values held.
-    pub(crate) fn size(&self) -> usize {
-        self.bytes.len()
     }
 
     fn key(&self, x: u128) -> &[u8] {

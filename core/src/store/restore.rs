@@ -32,8 +32,6 @@ use tributary_state::{StateBackend, StateBatch};
 pub(crate) const MARKER_HEADER: &str = "tributary.positions";
 /// Bytes per changelog fetch (decoded records take several times more).
 const RESTORE_FETCH: usize = 1 << 20;
-/// Bytes a change takes in a restore batch besides its key and value.
-const CHANGE_OVERHEAD: usize = 32;
 
 /// Input positions of a task.
 pub(crate) type Positions = Vec<(TopicPartition, u64)>;
@@ -226,7 +224,7 @@ fn rebuild(
     let mut pos = start;
     let mut records = Vec::new();
     // Loaded sorted, as table files that RocksDB ingests.
-    let mut changes = BulkChanges::default();
+    let mut changes = BulkChanges::within(memory, (end - start) as usize);
     if start < end {
         tracing::info!(store = %store.name, partition = p, records = end - start, "restoring from changelog {topic}");
     }
@@ -241,18 +239,20 @@ fn rebuild(
                 (None, Some(v)) if r.header(MARKER_HEADER).is_some() => {
                     marker = Some(decode_positions(v)?)
                 }
-                (Some(k), v) => changes.push(k, v.as_deref()),
+                (Some(k), v) => {
+                    if !changes.has_room(k, v.as_deref()) {
+                        // No checkpoint yet: after a crash mid-restore, the
+                        // next start drops the partition and restores it again.
+                        changes.load_into(backend, store.id, p)?;
+                    }
+                    changes.push(k, v.as_deref());
+                }
                 (None, _) => {}
             }
         }
         applied += records.len() as u64;
         if let Some(b) = &bar {
             b.set_position(pos - start);
-        }
-        if changes.size() + changes.len() * CHANGE_OVERHEAD >= memory {
-            // No checkpoint yet: after a crash mid-restore, the next start
-            // drops the partition and restores it again.
-            changes.load_into(backend, store.id, p)?;
         }
         if last_report.elapsed() >= Duration::from_secs(2) {
             last_report = Instant::now();
