@@ -24,6 +24,44 @@ pub enum ReplayFrom {
     Timestamp(i64),
 }
 
+/// Parses an application flag such as `--replay-from`: `earliest`, or an
+/// RFC 3339 time (`2026-11-28T12:00:00Z`; the offset may be left out for
+/// UTC).
+///
+/// ```
+/// use tributary::Config;
+/// use tributary::runtime::ReplayFrom;
+///
+/// // e.g. from `my-app --replay-from 2026-11-28T12:00:00Z`
+/// let flag = "2026-11-28T12:00:00Z";
+/// let config = Config {
+///     replay_from: Some(flag.parse()?),
+///     ..Config::default()
+/// };
+/// assert_eq!(config.replay_from, Some(ReplayFrom::Timestamp(1_795_867_200_000)));
+/// assert_eq!("earliest".parse::<ReplayFrom>()?, ReplayFrom::Earliest);
+/// assert!("yesterday".parse::<ReplayFrom>().is_err());
+/// # Ok::<(), tributary::Error>(())
+/// ```
+impl std::str::FromStr for ReplayFrom {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "earliest" {
+            return Ok(ReplayFrom::Earliest);
+        }
+        let time = humantime::parse_rfc3339_weak(s).map_err(|e| {
+            Error::InvalidConfig(format!(
+                "replay from '{s}': {e}; use earliest or an RFC 3339 time"
+            ))
+        })?;
+        let since = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| Error::InvalidConfig(format!("replay from '{s}': before 1970")))?;
+        Ok(ReplayFrom::Timestamp(since.as_millis() as i64))
+    }
+}
+
 /// What [`reset_application`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResetReport {
