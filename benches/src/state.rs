@@ -145,12 +145,12 @@ pub fn restore(n: u64, keys: u64) -> Result<f64> {
     Ok(rate)
 }
 
-/// A figure from `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
-fn proc_status_bytes(field: &str) -> u64 {
+/// Peak resident memory of the process so far (`VmHWM`), in bytes.
+fn peak_rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
@@ -166,7 +166,7 @@ pub struct MemoryRun {
     pub peak_rss_counting: u64,
     /// Peak resident memory of the whole process at the end.
     pub peak_rss: u64,
-    /// Resident memory before the application started (input written).
+    /// Peak resident memory before the application started (input written).
     pub rss_before: u64,
     /// Largest state memory the backend reported (sampled every 100 ms).
     pub peak_state: u64,
@@ -185,7 +185,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
     let dir = tempfile::tempdir()?;
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
     produce(&log, "events", keys * 2, |i| i % keys, |i| i as i64)?;
-    let rss_before = proc_status_bytes("VmHWM");
+    let rss_before = peak_rss_bytes();
     let cfg = Config {
         state_memory: budget,
         ..config(dir.path())
@@ -201,7 +201,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
     }
     let took = t.elapsed();
     running.shutdown()?;
-    let peak_rss_counting = proc_status_bytes("VmHWM");
+    let peak_rss_counting = peak_rss_bytes();
     // The same state, restored from the changelog.
     std::fs::remove_dir_all(&cfg.state_dir)?;
     let (restored, restore_rate) = timed_restore(&log, cfg.clone())?;
@@ -211,7 +211,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
         keys: held as u64,
         budget: budget as u64,
         peak_rss_counting,
-        peak_rss: proc_status_bytes("VmHWM"),
+        peak_rss: peak_rss_bytes(),
         rss_before,
         peak_state,
         rate: (keys * 2) as f64 / took.as_secs_f64(),

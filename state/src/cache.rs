@@ -90,7 +90,9 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         key: &K,
         load: impl FnOnce() -> Result<Loaded<V>, E>,
     ) -> Result<Option<&V>, E> {
-        Ok(self.slot(key, load)?.value.as_ref())
+        Ok(slot(&mut self.entries, &mut self.bytes, key, load)?
+            .value
+            .as_ref())
     }
 
     /// The value of `key` for update, loading it on a miss; the entry is
@@ -100,23 +102,13 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         key: &K,
         load: impl FnOnce() -> Result<Loaded<V>, E>,
     ) -> Result<&mut Option<V>, E> {
-        let (mut newly_dirty, mut size) = (false, 0);
-        let e = self.slot(key, load)?;
+        let e = slot(&mut self.entries, &mut self.bytes, key, load)?;
         if !e.dirty {
             e.dirty = true;
-            newly_dirty = true;
-            size = Self::SLOT + e.encoded as usize;
-        }
-        if newly_dirty {
             self.dirty += 1;
-            self.dirty_bytes += size;
+            self.dirty_bytes += Self::SLOT + e.encoded as usize;
         }
-        // Looked up again: the borrow above ends before the counters move.
-        Ok(&mut self
-            .entries
-            .get_mut(key)
-            .expect("slot() inserted the entry")
-            .value)
+        Ok(&mut e.value)
     }
 
     /// Hands each dirty entry to `f`, which returns the bytes of its
@@ -176,32 +168,35 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         });
         self.bytes -= freed;
     }
+}
 
-    /// The entry of `key`, loaded with `load` on a miss.
-    fn slot<E>(
-        &mut self,
-        key: &K,
-        load: impl FnOnce() -> Result<Loaded<V>, E>,
-    ) -> Result<&mut Entry<V>, E> {
-        if !self.entries.contains_key(key) {
-            let Loaded { value, encoded } = load()?;
-            let encoded = u32::try_from(encoded).unwrap_or(u32::MAX);
-            self.bytes += Self::SLOT + encoded as usize;
-            self.entries.insert(
-                key.clone(),
-                Entry {
-                    stored: value.is_some(),
-                    value,
-                    dirty: false,
-                    touched: true,
-                    encoded,
-                },
-            );
-        }
-        let e = self.entries.get_mut(key).expect("inserted above");
-        e.touched = true;
-        Ok(e)
+/// The entry of `key`, loaded with `load` on a miss (its bytes added to
+/// `bytes`). A function of the fields it needs, so that the caller can
+/// update the others while it holds the entry.
+fn slot<'a, K: Hash + Eq + Clone, V, E>(
+    entries: &'a mut HashMap<K, Entry<V>, ahash::RandomState>,
+    bytes: &mut usize,
+    key: &K,
+    load: impl FnOnce() -> Result<Loaded<V>, E>,
+) -> Result<&'a mut Entry<V>, E> {
+    if !entries.contains_key(key) {
+        let Loaded { value, encoded } = load()?;
+        let encoded = u32::try_from(encoded).unwrap_or(u32::MAX);
+        *bytes += WriteCache::<K, V>::SLOT + encoded as usize;
+        entries.insert(
+            key.clone(),
+            Entry {
+                stored: value.is_some(),
+                value,
+                dirty: false,
+                touched: true,
+                encoded,
+            },
+        );
     }
+    let e = entries.get_mut(key).expect("inserted above");
+    e.touched = true;
+    Ok(e)
 }
 
 #[cfg(test)]

@@ -159,7 +159,13 @@ pub(crate) fn partition_range(
 /// (big-endian, so partitions are contiguous ranges) then the key.
 pub fn prefixed(partition: u32, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + key.len());
-    k.extend_from_slice(&partition.to_be_bytes());
-    k.extend_from_slice(key);
+    prefixed_into(&mut k, partition, key);
     k
+}
+
+/// [`prefixed`], into a buffer that is reused.
+pub(crate) fn prefixed_into(buf: &mut Vec<u8>, partition: u32, key: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(&partition.to_be_bytes());
+    buf.extend_from_slice(key);
 }

@@ -1,7 +1,9 @@
 //! State in one RocksDB instance per process.
 
 use crate::error::{Error, Result};
-use crate::{Op, StateBackend, StateBatch, StateConfig, StoreId, partition_range, prefixed};
+use crate::{
+    Op, StateBackend, StateBatch, StateConfig, StoreId, partition_range, prefixed, prefixed_into,
+};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, IngestExternalFileOptions, Options,
     SstFileWriter, WriteBatch, WriteBufferManager,
@@ -160,9 +162,7 @@ impl RocksState {
                     key: k,
                     value,
                 } => {
-                    key.clear();
-                    key.extend_from_slice(&partition.to_be_bytes());
-                    key.extend_from_slice(k);
+                    prefixed_into(&mut key, partition, k);
                     wb.put_cf(cf(store)?, &key, value);
                 }
                 Op::Delete {
@@ -170,9 +170,7 @@ impl RocksState {
                     partition,
                     key: k,
                 } => {
-                    key.clear();
-                    key.extend_from_slice(&partition.to_be_bytes());
-                    key.extend_from_slice(k);
+                    prefixed_into(&mut key, partition, k);
                     wb.delete_cf(cf(store)?, &key);
                 }
                 Op::Meta { key, value } => wb.put_cf(meta, key, value),
@@ -204,37 +202,6 @@ impl RocksState {
             .ok_or_else(|| Error::UnknownStore(META_CF.into()))
     }
 
-    /// Writes a bulk load's entries to a table file and ingests it: no
-    /// write-ahead log, no memtable, no flush. The file goes to the deepest
-    /// level whose files it does not overlap.
-    fn ingest(
-        &self,
-        store: StoreId,
-        partition: u32,
-        entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
-    ) -> Result<()> {
-        let cf = self.cf(store)?;
-        let file = self.path.join(format!(
-            "{LOAD_PREFIX}{}.sst",
-            self.loads.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = self
-            .write_table(&file, partition, entries)
-            .and_then(|written| {
-                if written == 0 {
-                    return Ok(());
-                }
-                let mut opts = IngestExternalFileOptions::default();
-                opts.set_move_files(true);
-                self.db
-                    .ingest_external_file_cf_opts(cf, &opts, vec![&file])
-                    .map_err(|e| self.err(e))
-            });
-        // Linked into the database on success; not needed either way.
-        let _ = std::fs::remove_file(&file);
-        result
-    }
-
     /// Writes entries to a table file; returns how many.
     fn write_table(
         &self,
@@ -243,15 +210,14 @@ impl RocksState {
         entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
     ) -> Result<u64> {
         let mut writer = SstFileWriter::create(&self.cf_opts);
-        let mut key = partition.to_be_bytes().to_vec();
+        let mut key = Vec::new();
         let mut written = 0u64;
         // The writer refuses keys out of order.
         for (k, value) in entries {
             if written == 0 {
                 writer.open(file).map_err(|e| self.err(e))?;
             }
-            key.truncate(4);
-            key.extend_from_slice(k);
+            prefixed_into(&mut key, partition, k);
             match value {
                 Some(v) => writer.put(&key, v),
                 None => writer.delete(&key),
@@ -320,13 +286,35 @@ impl StateBackend for RocksState {
         self.cache.get_usage() as u64
     }
 
+    /// Writes the entries to a table file and ingests it: no write-ahead
+    /// log, no memtable, no flush. The file goes to the deepest level whose
+    /// files it does not overlap.
     fn load(
         &self,
         store: StoreId,
         partition: u32,
         entries: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>,
     ) -> Result<()> {
-        self.ingest(store, partition, entries)
+        let cf = self.cf(store)?;
+        let file = self.path.join(format!(
+            "{LOAD_PREFIX}{}.sst",
+            self.loads.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = self
+            .write_table(&file, partition, entries)
+            .and_then(|written| {
+                if written == 0 {
+                    return Ok(());
+                }
+                let mut opts = IngestExternalFileOptions::default();
+                opts.set_move_files(true);
+                self.db
+                    .ingest_external_file_cf_opts(cf, &opts, vec![&file])
+                    .map_err(|e| self.err(e))
+            });
+        // Linked into the database on success; not needed either way.
+        let _ = std::fs::remove_file(&file);
+        result
     }
 
     fn drop_partition(&self, store: StoreId, partition: u32) -> Result<()> {

@@ -296,10 +296,19 @@ impl App {
         }
         // Tasks are created (and their state restored) on `threads` threads.
         let threads = self.config.threads.clamp(1, ids.len().max(1));
-        // Every store partition's write cache has the same share. Restores
-        // happen before any write cache fills: each restoring thread may
-        // use the threads' share of the caches' memory for its batches.
-        let caches = ids.len() * self.topology.store_names().len();
+        // Every store partition (one per changelog partition) has a write
+        // cache, and each the same share. Restores happen before any write
+        // cache fills: each restoring thread may use the threads' share of
+        // the caches' memory for its batches.
+        let caches: u32 = self
+            .topology
+            .store_names()
+            .iter()
+            .filter_map(|s| {
+                let changelog = crate::store::changelog_topic(&self.group, s);
+                self.partitions.get(&changelog)
+            })
+            .sum();
         let settings = TaskSettings {
             app: self.group.clone(),
             offset_reset: self.config.offset_reset,
@@ -307,7 +316,7 @@ impl App {
             dead_letter_topic: self.config.dead_letter_topic.clone(),
             fetch_max_bytes: self.config.fetch_max_bytes,
             max_poll_records: self.config.max_poll_records,
-            store_cache_memory: self.config.write_cache_memory() / caches.max(1),
+            store_cache_memory: self.config.write_cache_memory() / caches.max(1) as usize,
             restore_memory: self.config.write_cache_memory() / threads,
             out_of_orderness: millis(self.config.max_out_of_orderness),
             idle_timeout: millis(self.config.idle_timeout),

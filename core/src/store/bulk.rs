@@ -11,7 +11,7 @@ use tributary_state::{StateBackend, StoreId};
 /// order and so at random, reads a few compact buffers that stay in the CPU
 /// cache (when the changes pointed into the fetched chunks, cache misses
 /// took a third of a restore's time).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BulkChanges {
     /// Each change's key then value.
     bytes: Vec<u8>,
@@ -110,27 +110,27 @@ impl BulkChanges {
         store: StoreId,
         partition: u32,
     ) -> tributary_state::Result<()> {
-        let order = self.sorted();
-        let this = &*self;
+        self.sort();
+        let order = &self.order;
         let mut latest = order.iter().enumerate().filter_map(|(n, &x)| {
-            let superseded = order.get(n + 1).is_some_and(|&next| this.same_key(x, next));
-            (!superseded).then(|| (this.key(x), this.value(x)))
+            let superseded = order.get(n + 1).is_some_and(|&next| self.same_key(x, next));
+            (!superseded).then(|| (self.key(x), self.value(x)))
         });
         let result = backend.load(store, partition, &mut latest);
-        self.order = order;
         self.order.clear();
         self.spans.clear();
         self.bytes.clear();
         result
     }
 
-    /// `order`, sorted by key then log order. Most comparisons are one of
+    /// Sorts `order` by key then log order. Most comparisons are one of
     /// integers: only different keys longer than 8 bytes with the same
     /// first 8 need their bytes compared. (Keys of up to 8 bytes with the
     /// same head differ only in trailing zeros, and the shorter comes
     /// first.) Restores spent most of their time in `memcmp` when keys were
     /// compared as byte strings.
-    fn sorted(&mut self) -> Vec<u128> {
+    fn sort(&mut self) {
+        // Taken out while the runs are sorted by the keys they point to.
         let mut order = std::mem::take(&mut self.order);
         order.sort_unstable();
         let mut rest = &mut order[..];
@@ -150,7 +150,7 @@ impl BulkChanges {
             }
             rest = after;
         }
-        order
+        self.order = order;
     }
 }
 
@@ -206,7 +206,7 @@ mod tests {
                 expected.insert(k.clone(), b"old".to_vec());
             }
             backend.commit(&before).unwrap();
-            let mut bulk = BulkChanges::default();
+            let mut bulk = BulkChanges::within(1 << 20, changes.len());
             for (k, v) in &changes {
                 match v {
                     Some(v) => expected.insert(k.clone(), vec![*v]),
