@@ -20,6 +20,8 @@ echo "== cargo clippy --all-targets -- -D warnings (the first build takes about 
 # The test profile, so that build scripts (RocksDB!) are shared with `cargo test`.
 cargo clippy --workspace --all-targets --profile test -- -D warnings
 echo "== cargo test --workspace --all-targets" >&2
+# Built first with cargo's progress shown, then run quietly.
+cargo test --workspace --all-targets --no-run
 cargo test --workspace --all-targets --quiet 2>&1 | tee -a "$results"
 echo "== cargo test --doc" >&2
 cargo test --workspace --doc --quiet 2>&1 | tee -a "$results"

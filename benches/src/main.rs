@@ -1,7 +1,7 @@
 //! The throughput harness: records/s of the log and of whole pipelines.
 //!
 //! ```text
-//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|dsl|memory|all] [--records N] [--runs R]
+//! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|dsl|memory|all] [--records N] [--runs R] [--out-of-orderness-ms MS]
 //! cargo run --release -p tributary-benches -- memory [--keys N] [--budget-mib M]
 //! cargo run --release -p tributary-benches -- restore [--records N] [--keys K] [--runs R]
 //! ```
@@ -152,6 +152,10 @@ fn main() -> Result<()> {
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
             "--keys" => keys = Some(args.next().context("--keys N")?.parse()?),
             "--budget-mib" => budget_mib = Some(args.next().context("--budget-mib M")?.parse()?),
+            "--out-of-orderness-ms" => state::OUT_OF_ORDERNESS_MS.store(
+                args.next().context("--out-of-orderness-ms N")?.parse()?,
+                std::sync::atomic::Ordering::Relaxed,
+            ),
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
             "log" | "pipeline" | "state" | "restore" | "windows" | "hopping" | "join" | "dsl"

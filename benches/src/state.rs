@@ -61,10 +61,16 @@ pub(crate) fn produce(
     Ok(())
 }
 
+/// The allowed out-of-orderness of the workloads, in ms (the harness's
+/// `--out-of-orderness-ms`; default 0).
+pub static OUT_OF_ORDERNESS_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub(crate) fn config(dir: &std::path::Path) -> Config {
+    let ooo = OUT_OF_ORDERNESS_MS.load(std::sync::atomic::Ordering::Relaxed);
     Config {
         threads: 2,
         state_dir: dir.join("state"),
+        max_out_of_orderness: Duration::from_millis(ooo),
         ..Config::default()
     }
 }

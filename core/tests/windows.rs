@@ -285,12 +285,19 @@ fn closed_windows_are_removed_from_the_store() {
     for (k, t) in [("a", 1), ("b", 2), ("a", 12), ("c", 25)] {
         input.pipe_at(k.to_string(), 0u32, t).unwrap();
     }
-    // The store keeps each key's open windows: (start, count, latest time).
-    type Held = Vec<(String, Vec<(i64, u64, i64)>)>;
+    // The store keeps each key's open windows, by (key, bucket of starts):
+    // (start, count, latest time). A tumbling window is a bucket of its own.
+    type Held = Vec<((String, i64), Vec<(i64, u64, i64)>)>;
     let held = |driver: &TestDriver| -> Held { driver.store("counts").unwrap().iter().unwrap() };
-    assert_eq!(held(&driver), vec![("c".to_string(), vec![(20, 1, 25)])]);
+    assert_eq!(
+        held(&driver),
+        vec![(("c".to_string(), 2), vec![(20, 1, 25)])]
+    );
     input.pipe_at("c".to_string(), 0u32, 40).unwrap();
-    assert_eq!(held(&driver), vec![("c".to_string(), vec![(40, 1, 40)])]);
+    assert_eq!(
+        held(&driver),
+        vec![(("c".to_string(), 4), vec![(40, 1, 40)])]
+    );
 }
 
 #[test]

@@ -1,12 +1,26 @@
 //! Event time inside a task: per-input watermarks and the task's watermark.
 //!
-//! Each input partition of a task tracks the largest event time seen on
-//! it. The task's watermark is the smallest of those over the inputs that
-//! are not idle (the largest, when all are idle), minus the allowed
-//! out-of-orderness, and never goes back.
-//! An input is idle when it has had nothing to read for the configured
-//! idle timeout; it then stops holding the watermark back until records
-//! arrive on it again.
+//! An input's watermark is known in one of two ways:
+//!
+//! - **An input topic** ([`InputKind::Records`]): from the records'
+//!   timestamps, as the largest seen minus the allowed out-of-orderness.
+//!   Such an input is idle when it has had nothing to read for the
+//!   configured idle timeout; it then stops holding the watermark back
+//!   until records arrive on it again.
+//! - **A repartition topic** ([`InputKind::Writers`]): from the watermarks
+//!   that the tasks writing into it announce in it (see
+//!   [`announce`](crate::runtime::watermarks)), as the smallest over the
+//!   writers that are not idle. A partition that interleaves the output of
+//!   several upstream tasks is only as far along as the slowest of them,
+//!   as in Flink, so that a task that is merely behind (a slower thread, a
+//!   larger partition, another instance) never makes the others' records
+//!   late. An empty read of such a partition says nothing: it is idle only
+//!   when all its writers say they are.
+//!
+//! The task's watermark is the smallest input watermark over the inputs
+//! that are not idle (the largest, when all are idle), and never goes
+//! back. When a bounded run ([`RunningApp::drain`](crate::RunningApp::drain))
+//! has read an input to its end, that input's watermark is `i64::MAX`.
 //!
 //! Operators that act when time passes (closing windows, expiring join
 //! buffers, timers of the processor API) implement [`TimeDriven`] and are
@@ -16,21 +30,51 @@
 use super::{Ctx, Processor};
 use std::collections::BTreeMap;
 
+/// How an input's event time is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputKind {
+    /// From the timestamps of its records (an input topic).
+    Records,
+    /// From the watermarks announced by this many writers (a repartition topic).
+    Writers(u32),
+}
+
+/// The event-time progress of one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Progress {
+    /// Largest event time seen (`i64::MIN` before the first), and whether
+    /// the input has been idle for the idle timeout.
+    Records { max: i64, idle: bool },
+    /// The last watermark each writer announced, and whether it is idle.
+    Writers(Vec<(i64, bool)>),
+}
+
 /// The event-time clock of one task.
 #[derive(Debug, Clone)]
 pub(crate) struct Clock {
-    /// Largest event time seen per input (`i64::MIN` before the first).
-    max: Vec<i64>,
-    idle: Vec<bool>,
+    inputs: Vec<Progress>,
+    /// Inputs read to the end of a bounded run.
+    ended: Vec<bool>,
     out_of_orderness: i64,
     watermark: i64,
 }
 
 impl Clock {
-    pub(crate) fn new(inputs: usize, out_of_orderness: i64) -> Self {
+    pub(crate) fn new(inputs: &[InputKind], out_of_orderness: i64) -> Self {
         Clock {
-            max: vec![i64::MIN; inputs],
-            idle: vec![false; inputs],
+            inputs: inputs
+                .iter()
+                .map(|k| match k {
+                    InputKind::Records => Progress::Records {
+                        max: i64::MIN,
+                        idle: false,
+                    },
+                    InputKind::Writers(n) => {
+                        Progress::Writers(vec![(i64::MIN, false); *n as usize])
+                    }
+                })
+                .collect(),
+            ended: vec![false; inputs.len()],
             out_of_orderness,
             watermark: i64::MIN,
         }
@@ -41,66 +85,169 @@ impl Clock {
         self.watermark
     }
 
-    /// Notes a record at `timestamp` on input `input`.
+    /// The allowed out-of-orderness, in ms.
+    pub(crate) fn out_of_orderness(&self) -> i64 {
+        self.out_of_orderness
+    }
+
+    /// True when every input is idle: the task says so downstream, so that
+    /// it holds nobody back until it has records again.
+    pub(crate) fn is_idle(&self) -> bool {
+        (0..self.inputs.len()).all(|i| self.input_watermark(i).1)
+    }
+
+    /// Notes a record at `timestamp` on input `input` (an input topic's).
     pub(crate) fn observe(&mut self, input: usize, timestamp: i64) {
-        if let Some(m) = self.max.get_mut(input)
-            && timestamp > *m
+        if let Some(Progress::Records { max, idle }) = self.inputs.get_mut(input)
+            && (timestamp > *max || *idle)
         {
-            *m = timestamp;
-            self.idle[input] = false;
+            *max = (*max).max(timestamp);
+            *idle = false;
             self.recompute();
         }
     }
 
-    /// Marks input `input` idle (or active again).
-    pub(crate) fn set_idle(&mut self, input: usize, idle: bool) {
-        if let Some(i) = self.idle.get_mut(input)
-            && *i != idle
+    /// Marks input `input` idle (or active again). Only an input topic's
+    /// own reads decide this; a repartition topic's writers say it.
+    pub(crate) fn set_idle(&mut self, input: usize, now_idle: bool) {
+        if let Some(Progress::Records { idle, .. }) = self.inputs.get_mut(input)
+            && *idle != now_idle
         {
-            *i = idle;
+            *idle = now_idle;
             self.recompute();
+        }
+    }
+
+    /// Notes the watermark `writer` announced on input `input` (a
+    /// repartition topic's). Returns false if the input has no such writer.
+    pub(crate) fn announce(
+        &mut self,
+        input: usize,
+        writer: u32,
+        watermark: i64,
+        idle: bool,
+    ) -> bool {
+        let Some(Progress::Writers(ws)) = self.inputs.get_mut(input) else {
+            return false;
+        };
+        let Some(w) = ws.get_mut(writer as usize) else {
+            return false;
+        };
+        // A writer's watermark never goes back (a restarted writer may
+        // announce an older one before it catches up).
+        let next = (w.0.max(watermark), idle);
+        if *w != next {
+            *w = next;
+            self.recompute();
+        }
+        true
+    }
+
+    /// Marks input `input` as read to the end of a bounded run.
+    pub(crate) fn end_input(&mut self, input: usize) {
+        if let Some(e) = self.ended.get_mut(input)
+            && !*e
+        {
+            *e = true;
+            self.recompute();
+        }
+    }
+
+    /// True when every input has been read to its end (a bounded run).
+    pub(crate) fn at_end(&self) -> bool {
+        self.watermark == i64::MAX
+    }
+
+    /// Input `input`'s watermark, and whether it is idle.
+    fn input_watermark(&self, input: usize) -> (i64, bool) {
+        if self.ended[input] {
+            return (i64::MAX, false);
+        }
+        match &self.inputs[input] {
+            Progress::Records { max, idle } => {
+                let wm = if *max == i64::MIN {
+                    i64::MIN
+                } else {
+                    max.saturating_sub(self.out_of_orderness)
+                };
+                (wm, *idle)
+            }
+            Progress::Writers(ws) => {
+                let active = ws.iter().filter(|w| !w.1).map(|w| w.0).min();
+                match active {
+                    Some(wm) => (wm, false),
+                    None => (ws.iter().map(|w| w.0).max().unwrap_or(i64::MIN), true),
+                }
+            }
         }
     }
 
     fn recompute(&mut self) {
         // When every input is idle, none holds the watermark back: it
-        // follows the largest time seen.
-        let low = self
-            .max
-            .iter()
-            .zip(&self.idle)
-            .filter(|(_, idle)| !**idle)
-            .map(|(m, _)| *m)
-            .min()
-            .or_else(|| self.max.iter().copied().max());
-        if let Some(low) = low
-            && low != i64::MIN
-        {
-            self.watermark = self
-                .watermark
-                .max(low.saturating_sub(self.out_of_orderness));
+        // follows the most advanced one.
+        let (mut active, mut any) = (None::<i64>, None::<i64>);
+        for i in 0..self.inputs.len() {
+            let (wm, idle) = self.input_watermark(i);
+            any = Some(any.map_or(wm, |a| a.max(wm)));
+            if !idle {
+                active = Some(active.map_or(wm, |a| a.min(wm)));
+            }
+        }
+        if let Some(low) = active.or(any) {
+            self.watermark = self.watermark.max(low);
         }
     }
 
-    /// The per-input maxima and the watermark, for the task's checkpoint.
+    /// The watermark and each input's progress, for the task's checkpoint.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 * (self.max.len() + 1));
+        let mut out = Vec::new();
         out.extend_from_slice(&self.watermark.to_le_bytes());
-        for m in &self.max {
-            out.extend_from_slice(&m.to_le_bytes());
+        for p in &self.inputs {
+            match p {
+                Progress::Records { max, .. } => out.extend_from_slice(&max.to_le_bytes()),
+                Progress::Writers(ws) => {
+                    for (wm, _) in ws {
+                        out.extend_from_slice(&wm.to_le_bytes());
+                    }
+                }
+            }
         }
         out
     }
 
-    /// Restores what [`encode`](Self::encode) wrote, if it fits this task.
+    /// Restores what [`encode`](Self::encode) wrote, if it fits this task
+    /// (else only the watermark, which never goes back). Idleness is not
+    /// restored: writers announce it again when they start.
     pub(crate) fn restore(&mut self, bytes: &[u8]) {
         let values: Vec<i64> = bytes
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect();
-        if values.len() == self.max.len() + 1 {
-            self.watermark = values[0];
-            self.max.copy_from_slice(&values[1..]);
+        let Some((&watermark, rest)) = values.split_first() else {
+            return;
+        };
+        self.watermark = watermark;
+        let slots: usize = self
+            .inputs
+            .iter()
+            .map(|p| match p {
+                Progress::Records { .. } => 1,
+                Progress::Writers(ws) => ws.len(),
+            })
+            .sum();
+        if rest.len() != slots {
+            return;
+        }
+        let mut it = rest.iter().copied();
+        for p in &mut self.inputs {
+            match p {
+                Progress::Records { max, .. } => *max = it.next().unwrap_or(i64::MIN),
+                Progress::Writers(ws) => {
+                    for w in ws {
+                        w.0 = it.next().unwrap_or(i64::MIN);
+                    }
+                }
+            }
         }
     }
 }
@@ -208,7 +355,7 @@ mod tests {
 
     #[test]
     fn watermark_is_the_minimum_over_active_inputs_minus_out_of_orderness() {
-        let mut c = Clock::new(2, 10);
+        let mut c = Clock::new(&[InputKind::Records; 2], 10);
         c.observe(0, 100);
         assert_eq!(c.watermark(), i64::MIN, "input 1 has seen nothing yet");
         c.observe(1, 50);
@@ -226,10 +373,56 @@ mod tests {
         c.set_idle(0, true);
         c.set_idle(1, true);
         assert_eq!(c.watermark(), 290, "all idle: the largest time seen");
-        let mut d = Clock::new(2, 10);
+        let mut d = Clock::new(&[InputKind::Records; 2], 10);
         d.restore(&c.encode());
         assert_eq!(d.watermark(), 290);
         d.observe(0, 400);
         assert_eq!(d.watermark(), 290);
+    }
+
+    #[test]
+    fn a_repartition_input_is_as_far_as_its_slowest_writer() {
+        let mut c = Clock::new(&[InputKind::Writers(3)], 10);
+        assert!(c.announce(0, 0, 500, false));
+        assert!(c.announce(0, 2, 700, false));
+        assert_eq!(c.watermark(), i64::MIN, "writer 1 has said nothing yet");
+        c.announce(0, 1, 100, false);
+        assert_eq!(
+            c.watermark(),
+            100,
+            "no out-of-orderness on top: writers subtracted it"
+        );
+        c.announce(0, 1, 50, false);
+        assert_eq!(c.watermark(), 100, "a writer's watermark never goes back");
+        c.set_idle(0, true);
+        assert_eq!(
+            c.watermark(),
+            100,
+            "an empty read of a repartition partition is not idleness"
+        );
+        c.announce(0, 1, 100, true);
+        assert_eq!(c.watermark(), 500, "an idle writer holds nobody back");
+        assert!(!c.is_idle());
+        c.announce(0, 0, 500, true);
+        c.announce(0, 2, 700, true);
+        assert!(c.is_idle());
+        assert_eq!(c.watermark(), 700, "all idle: the most advanced writer");
+        assert!(!c.announce(0, 3, 900, false), "no writer 3");
+        let mut d = Clock::new(&[InputKind::Writers(3)], 10);
+        d.restore(&c.encode());
+        assert_eq!(d.watermark(), 700);
+    }
+
+    #[test]
+    fn ended_inputs_release_the_watermark() {
+        let mut c = Clock::new(&[InputKind::Records, InputKind::Writers(1)], 10);
+        c.observe(0, 100);
+        c.announce(1, 0, 40, false);
+        assert_eq!(c.watermark(), 40);
+        c.end_input(1);
+        assert_eq!(c.watermark(), 90);
+        assert!(!c.at_end());
+        c.end_input(0);
+        assert!(c.at_end());
     }
 }

@@ -6,6 +6,7 @@ use super::{Ctx, Data, Processor};
 use crate::codec::RkyvData;
 use crate::error::Result;
 use crate::store::{StoreHandle, lock};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Which records without a partner a join emits.
@@ -56,6 +57,11 @@ pub(crate) struct JoinSpan {
 /// right one, passed by the watermark), so no premature unmatched result
 /// is emitted. A record is late, and dropped, if its window has already
 /// closed when it arrives.
+///
+/// Each side's buffer for a key is kept in time order (arrival order for
+/// equal times), so that a probe finds its window by binary search and an
+/// expiry looks at the records that are due only: a hot key's cost per
+/// record does not grow with how many records it has buffered.
 pub(crate) struct StreamJoin<K, V1, V2, VR> {
     left: StoreHandle<K, Vec<Buffered<V1>>>,
     right: StoreHandle<K, Vec<Buffered<V2>>>,
@@ -65,6 +71,11 @@ pub(crate) struct StreamJoin<K, V1, V2, VR> {
     next: Box<dyn Processor<K, VR>>,
     /// Keys to look at, with the side (`true`: left).
     due: DueIndex<(bool, K)>,
+    /// The earliest time each (side, key) is due at in `due`, so that a
+    /// key is scheduled once, not once per record it buffers.
+    scheduled: HashMap<(bool, K), i64>,
+    /// The join's name, for late-record reports.
+    name: Arc<str>,
 }
 
 impl<K, V1, V2, VR> StreamJoin<K, V1, V2, VR>
@@ -81,8 +92,10 @@ where
         kind: JoinKind,
         joiner: Arc<Joiner<K, V1, V2, VR>>,
         next: Box<dyn Processor<K, VR>>,
+        name: Arc<str>,
     ) -> Self {
         StreamJoin {
+            name,
             left,
             right,
             span,
@@ -90,6 +103,16 @@ where
             joiner,
             next,
             due: DueIndex::new(),
+            scheduled: HashMap::new(),
+        }
+    }
+
+    /// Makes sure (side, key) is looked at by `due`.
+    fn schedule(&mut self, due: i64, left: bool, key: K) {
+        let item = (left, key);
+        if self.scheduled.get(&item).is_none_or(|&at| due < at) {
+            self.scheduled.insert(item.clone(), due);
+            self.due.add(due, item);
         }
     }
 
@@ -113,11 +136,17 @@ where
 
     fn load(&mut self) -> Result<()> {
         let (left, right) = (&self.left, &self.right);
+        let mut found = Vec::new();
         self.due.load_once(|| {
             let l = lock(left).stored_keys()?.into_iter().map(|k| (true, k));
             let r = lock(right).stored_keys()?.into_iter().map(|k| (false, k));
-            Ok(l.chain(r).map(|item| (i64::MIN, item)).collect())
-        })
+            found = l.chain(r).collect();
+            Ok(Vec::new())
+        })?;
+        for (left, key) in found {
+            self.schedule(i64::MIN, left, key);
+        }
+        Ok(())
     }
 
     fn emit(&mut self, ctx: &mut Ctx, key: &K, v1: Option<&V1>, v2: Option<&V2>, ts: i64) {
@@ -145,18 +174,22 @@ where
         let (t, wm) = (ctx.timestamp, ctx.clock.watermark());
         let (emit_at, forget_at) = self.deadlines(left, t);
         if emit_at <= wm {
-            ctx.late_dropped += 1;
+            ctx.drop_late(&self.name);
             return Ok(());
         }
         let (back, ahead) = self.reach(left);
-        let window = t - back..=t + ahead;
+        let (from, to) = (t - back, t + ahead);
         let mut matched = false;
         let mut others = lock(other);
-        let pairs = others
-            .get(&key)?
-            .is_some_and(|b| b.iter().any(|r| window.contains(&r.0)));
+        let in_window = |b: &[Buffered<VT>]| {
+            let start = b.partition_point(|r| r.0 < from);
+            let end = b.partition_point(|r| r.0 <= to);
+            start..end
+        };
+        let pairs = others.get(&key)?.is_some_and(|b| !in_window(b).is_empty());
         if pairs && let Some(buffer) = others.entry(&key)? {
-            for r in buffer.iter_mut().filter(|r| window.contains(&r.0)) {
+            let range = in_window(buffer);
+            for r in &mut buffer[range] {
                 let (l, rv) = pair(&value, &r.1);
                 self.emit(ctx, &key, l, rv, t.max(r.0));
                 r.2 = true;
@@ -164,12 +197,13 @@ where
             }
         }
         drop(others);
-        lock(own)
-            .entry(&key)?
-            .get_or_insert_with(Vec::new)
-            .push((t, value, matched, false));
+        let mut own = lock(own);
+        let buffer = own.entry(&key)?.get_or_insert_with(Vec::new);
+        let at = buffer.partition_point(|r| r.0 <= t);
+        buffer.insert(at, (t, value, matched, false));
+        drop(own);
         let first = if matched { forget_at } else { emit_at };
-        self.due.add(first, (left, key));
+        self.schedule(first, left, key);
         Ok(())
     }
 
@@ -190,6 +224,8 @@ where
     /// Takes out of one side's buffer for `key` the unmatched records whose
     /// window closed (returned, to be emitted alone), forgets the records no
     /// later record can pair with, and schedules the key's next deadline.
+    /// The buffer is in time order, and both deadlines grow with time: what
+    /// is due is a prefix.
     fn expire<V: Data + RkyvData>(
         &mut self,
         wm: i64,
@@ -199,72 +235,81 @@ where
     ) -> Result<Vec<(i64, V)>> {
         let emits = self.kind.emits_unmatched(left);
         let mut store = lock(store);
-        let acts = |r: &Buffered<V>| {
-            let (emit_at, forget_at) = self.deadlines(left, r.0);
-            (emits && !r.2 && !r.3 && emit_at <= wm) || forget_at <= wm
+        // Records [..forget) can be forgotten; [..emit) are past their
+        // window, and are emitted alone if they found no partner.
+        let due = |b: &[Buffered<V>]| {
+            let forget = b.partition_point(|r| self.deadlines(left, r.0).1 <= wm);
+            let emit = if emits {
+                b.partition_point(|r| self.deadlines(left, r.0).0 <= wm)
+            } else {
+                0
+            };
+            (forget, emit.max(forget))
         };
+        let lone = |r: &Buffered<V>| !r.2 && !r.3;
         let mut alone = Vec::new();
-        let mut next_due = None::<i64>;
         let stale = match store.get(&key)? {
             None => return Ok(alone),
-            Some(b) if b.iter().any(acts) => true,
             Some(b) => {
-                // Nothing to do yet: only reschedule.
-                next_due = b.iter().map(|r| self.next_deadline(left, emits, r)).min();
-                false
+                let (forget, emit) = due(b);
+                forget > 0 || b[forget..emit].iter().any(lone)
             }
         };
-        if !stale {
-            drop(store);
-            if let Some(due) = next_due {
-                self.due.add(due, (left, key));
-            }
-            return Ok(alone);
-        }
-        let slot = store.entry(&key)?;
-        let buffer = slot.take().unwrap_or_default();
-        let mut kept = Vec::with_capacity(buffer.len());
-        for mut r in buffer {
-            let (emit_at, forget_at) = self.deadlines(left, r.0);
-            let alone_now = emits && !r.2 && !r.3 && emit_at <= wm;
-            r.3 |= alone_now;
-            if forget_at <= wm {
-                if alone_now {
-                    alone.push((r.0, r.1));
+        if stale {
+            let slot = store.entry(&key)?;
+            if let Some(buffer) = slot.as_mut() {
+                let (forget, emit) = due(buffer);
+                for r in &mut buffer[forget..emit] {
+                    if lone(r) {
+                        r.3 = true;
+                        alone.push((r.0, r.1.clone()));
+                    }
                 }
-                continue;
+                for r in buffer.drain(..forget) {
+                    if emits && !r.2 && !r.3 {
+                        alone.push((r.0, r.1));
+                    }
+                }
+                alone.sort_by_key(|a| a.0);
+                if buffer.is_empty() {
+                    *slot = None;
+                }
             }
-            if alone_now {
-                alone.push((r.0, r.1.clone()));
-            }
-            let due = self.next_deadline(left, emits, &r);
-            next_due = Some(next_due.map_or(due, |d| d.min(due)));
-            kept.push(r);
         }
-        if !kept.is_empty() {
-            *slot = Some(kept);
-        }
+        // The next deadline: the first record's forgetting, or the first
+        // record still waiting to be emitted alone.
+        let next_due = store.get(&key)?.and_then(|b| {
+            let forget = b.first().map(|r| self.deadlines(left, r.0).1);
+            let emit = if emits {
+                b.iter()
+                    .find(|r| lone(r))
+                    .map(|r| self.deadlines(left, r.0).0)
+            } else {
+                None
+            };
+            forget.into_iter().chain(emit).min()
+        });
         drop(store);
         if let Some(due) = next_due {
-            self.due.add(due, (left, key));
+            self.schedule(due, left, key);
         }
         Ok(alone)
-    }
-
-    /// The next time a buffered record needs attention.
-    fn next_deadline<V>(&self, left: bool, emits: bool, r: &Buffered<V>) -> i64 {
-        let (emit_at, forget_at) = self.deadlines(left, r.0);
-        if emits && !r.2 && !r.3 {
-            emit_at
-        } else {
-            forget_at
-        }
     }
 
     fn try_expire(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
         let wm = ctx.clock.watermark();
         for (left, key) in self.due.due(wm) {
+            let item = (left, key);
+            match self.scheduled.get(&item) {
+                // Scheduled again at another time since: a stale entry.
+                Some(&at) if at > wm => continue,
+                Some(_) => {
+                    self.scheduled.remove(&item);
+                }
+                None => continue,
+            }
+            let (left, key) = item;
             if left {
                 let store = Arc::clone(&self.left);
                 for (t, v) in self.expire(wm, true, key.clone(), &store)? {

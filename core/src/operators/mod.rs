@@ -16,6 +16,7 @@ pub(crate) mod aggregate;
 pub(crate) mod branch;
 pub(crate) mod clock;
 pub(crate) mod join;
+pub(crate) mod late;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod window;
@@ -238,7 +239,7 @@ pub(crate) struct Ctx {
     /// Wall-clock time of the current poll, in ms since the epoch.
     pub(crate) now: i64,
     /// Records dropped because they arrived after their window closed.
-    pub(crate) late_dropped: u64,
+    pub(crate) late: late::LateRecords,
     pub(crate) outputs: Vec<Output>,
     /// First error raised by a processor (encoding); the task stops on it.
     pub(crate) error: Option<Error>,
@@ -255,7 +256,7 @@ impl Ctx {
             offset: 0,
             clock,
             now: 0,
-            late_dropped: 0,
+            late: late::LateRecords::default(),
             outputs: outputs
                 .iter()
                 .map(|(t, n)| Output {
@@ -268,6 +269,13 @@ impl Ctx {
             key_buf: Vec::new(),
             value_buf: Vec::new(),
         }
+    }
+
+    /// Counts (and reports) the current record as dropped late by `operator`.
+    pub(crate) fn drop_late(&mut self, operator: &str) {
+        let behind = self.clock.watermark().saturating_sub(self.timestamp);
+        let ooo = self.clock.out_of_orderness();
+        self.late.dropped(operator, behind, self.now, ooo);
     }
 
     /// Records the first error; later ones are dropped (the task stops anyway).

@@ -50,11 +50,18 @@ fn emit<K, A>(
 }
 
 /// Sends a late record to the late-record stream, or counts it as dropped.
-fn late<K, V>(ctx: &mut Ctx, out: &mut Option<Box<dyn Processor<K, V>>>, key: K, value: V) {
-    match out {
+fn late<K, V>(ctx: &mut Ctx, out: &mut LateOutput<K, V>, key: K, value: V) {
+    match &mut out.routed {
         Some(p) => p.process(ctx, key, value),
-        None => ctx.late_dropped += 1,
+        None => ctx.drop_late(&out.operator),
     }
+}
+
+/// Where a window operator's late records go: the stream declared with
+/// `late_records()`, or else counted and reported as dropped by `operator`.
+pub(crate) struct LateOutput<K, V> {
+    pub(crate) operator: Arc<str>,
+    pub(crate) routed: Option<Box<dyn Processor<K, V>>>,
 }
 
 /// Size, advance and grace of time windows, in ms.
@@ -65,36 +72,45 @@ pub(crate) struct WindowShape {
     pub(crate) grace: i64,
 }
 
-/// The open time windows of one key: start, aggregate and latest record
-/// time, in start order.
+/// Some open time windows of one key (those whose start falls in one
+/// bucket): start, aggregate and latest record time, in start order.
 type KeyWindows<A> = Vec<(i64, A, i64)>;
 
-/// Tumbling and hopping windows. A key's open windows are one store entry,
-/// so that a record updating its `size / advance` windows costs one lookup.
+/// Tumbling and hopping windows. A key's open windows are stored in
+/// buckets of consecutive starts, one store entry per (key, bucket), each
+/// bucket as wide as the starts of one record's windows: a record updating
+/// its `size / advance` windows costs one or two lookups, and the cost does
+/// not grow with the number of windows open (a large out-of-orderness or
+/// grace keeps many open).
 pub(crate) struct TimeAggregate<K, V, A> {
-    store: StoreHandle<K, KeyWindows<A>>,
+    store: StoreHandle<(K, i64), KeyWindows<A>>,
     shape: WindowShape,
+    /// Width of a bucket of window starts, in ms (a multiple of `advance`).
+    bucket: i64,
     emit: Emit,
     fold: Arc<Fold<K, V, A>>,
     next: Box<dyn Processor<Windowed<K>, Option<A>>>,
-    late: Option<Box<dyn Processor<K, V>>>,
-    /// (key, window start) by close time; `None` for a key found in the
-    /// store at start, whose windows' close times are not known yet.
-    due: DueIndex<(K, Option<i64>)>,
+    late: LateOutput<K, V>,
+    /// ((key, bucket), window start) by close time; `None` for an entry
+    /// found in the store at start, whose windows' close times are not
+    /// known yet.
+    due: DueIndex<((K, i64), Option<i64>)>,
 }
 
 impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
     pub(crate) fn new(
-        store: StoreHandle<K, KeyWindows<A>>,
+        store: StoreHandle<(K, i64), KeyWindows<A>>,
         shape: WindowShape,
         emit: Emit,
         fold: Arc<Fold<K, V, A>>,
         next: Box<dyn Processor<Windowed<K>, Option<A>>>,
-        late: Option<Box<dyn Processor<K, V>>>,
+        late: LateOutput<K, V>,
     ) -> Self {
+        let per_record = (shape.size - 1) / shape.advance + 1;
         TimeAggregate {
             store,
             shape,
+            bucket: per_record * shape.advance,
             emit,
             fold,
             next,
@@ -104,7 +120,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
     }
 
     fn close_time(&self, start: i64) -> i64 {
-        start + self.shape.size + self.shape.grace
+        start.saturating_add(self.shape.size + self.shape.grace)
     }
 
     fn load(&mut self) -> Result<()> {
@@ -116,19 +132,25 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimeAggregate<K, V, A> {
                 .collect())
         })
     }
-}
 
-impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<K, V, A> {
-    fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
-        self.load()?;
-        let wm = ctx.clock.watermark();
-        let ts = ctx.timestamp;
+    /// Adds the record to its windows whose start is in `bucket`, from
+    /// `start` to `last`; true if any was still open.
+    #[allow(clippy::too_many_arguments)]
+    fn add_to_bucket(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &K,
+        value: &V,
+        bucket: i64,
+        mut start: i64,
+        last: i64,
+    ) -> Result<bool> {
+        let (wm, ts) = (ctx.clock.watermark(), ctx.timestamp);
         let WindowShape { size, advance, .. } = self.shape;
-        let last = ts - ts.rem_euclid(advance);
-        let mut start = last - (size - 1) / advance * advance;
+        let entry_key = (key.clone(), bucket);
         let store = Arc::clone(&self.store);
         let mut store = lock(&store);
-        let slot = store.entry(&key)?;
+        let slot = store.entry(&entry_key)?;
         let windows = slot.get_or_insert_with(Vec::new);
         let mut accepted = false;
         while start <= last {
@@ -141,11 +163,11 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
                         (at, Some(agg), max_ts.max(ts))
                     }
                     Err(at) => {
-                        self.due.add(close, (key.clone(), Some(start)));
+                        self.due.add(close, (entry_key.clone(), Some(start)));
                         (at, None, ts)
                     }
                 };
-                let agg = (self.fold)(&key, value.clone(), agg);
+                let agg = (self.fold)(key, value.clone(), agg);
                 let out = (self.emit == Emit::OnWindowUpdate).then(|| agg.clone());
                 windows.insert(at, (start, agg, max_ts));
                 if let Some(out) = out {
@@ -162,7 +184,25 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
         if windows.is_empty() {
             *slot = None;
         }
-        drop(store);
+        Ok(accepted)
+    }
+}
+
+impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<K, V, A> {
+    fn try_process(&mut self, ctx: &mut Ctx, key: K, value: V) -> Result<()> {
+        self.load()?;
+        let ts = ctx.timestamp;
+        let WindowShape { size, advance, .. } = self.shape;
+        let last = ts - ts.rem_euclid(advance);
+        let mut start = last - (size - 1) / advance * advance;
+        let mut accepted = false;
+        // The record's window starts span at most two buckets.
+        while start <= last {
+            let bucket = start.div_euclid(self.bucket);
+            let bucket_last = last.min((bucket + 1) * self.bucket - advance);
+            accepted |= self.add_to_bucket(ctx, &key, &value, bucket, start, bucket_last)?;
+            start = bucket_last + advance;
+        }
         if !accepted {
             late(ctx, &mut self.late, key, value);
         }
@@ -178,27 +218,31 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
         }
         let store = Arc::clone(&self.store);
         let mut store = lock(&store);
-        for (key, start) in due {
-            // A key's windows may have closed with an earlier item of it.
-            let first = store.get(&key)?.and_then(|ws| ws.first()).map(|w| w.0);
+        for (entry_key, start) in due {
+            // An entry's windows may have closed with an earlier item of it.
+            let first = store
+                .get(&entry_key)?
+                .and_then(|ws| ws.first())
+                .map(|w| w.0);
             match first.map(|s| self.close_time(s)) {
                 None => continue,
                 Some(close) if close > wm => {
                     if start.is_none() {
-                        self.due.add(close, (key, None));
+                        self.due.add(close, (entry_key, None));
                     }
                     continue;
                 }
                 Some(_) => {}
             }
-            let slot = store.entry(&key)?;
+            let slot = store.entry(&entry_key)?;
             let mut windows = slot.take().unwrap_or_default();
             let open = windows.partition_point(|w| self.close_time(w.0) <= wm);
             let kept = windows.split_off(open);
             if start.is_none()
                 && let Some(w) = kept.first()
             {
-                self.due.add(self.close_time(w.0), (key.clone(), None));
+                self.due
+                    .add(self.close_time(w.0), (entry_key.clone(), None));
             }
             if !kept.is_empty() {
                 *slot = Some(kept);
@@ -207,7 +251,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for TimeAggregate<
                 for (start, agg, max_ts) in windows {
                     let end = start + self.shape.size;
                     let w = Windowed {
-                        key: key.clone(),
+                        key: entry_key.0.clone(),
                         start,
                         end,
                     };
@@ -235,7 +279,7 @@ pub(crate) struct SlidingAggregate<K, V, A> {
     emit: Emit,
     fold: Arc<Fold<K, V, A>>,
     next: Box<dyn Processor<Windowed<K>, Option<A>>>,
-    late: Option<Box<dyn Processor<K, V>>>,
+    late: LateOutput<K, V>,
     due: DueIndex<K>,
 }
 
@@ -248,7 +292,7 @@ impl<K: WindowKey, V: Data + RkyvData, A: Data> SlidingAggregate<K, V, A> {
         emit: Emit,
         fold: Arc<Fold<K, V, A>>,
         next: Box<dyn Processor<Windowed<K>, Option<A>>>,
-        late: Option<Box<dyn Processor<K, V>>>,
+        late: LateOutput<K, V>,
     ) -> Self {
         SlidingAggregate {
             store,
@@ -423,7 +467,7 @@ pub(crate) struct SessionAggregate<K, V, A> {
     fold: Arc<Fold<K, V, A>>,
     merge: Arc<Merge<K, A>>,
     next: Box<dyn Processor<Windowed<K>, Option<A>>>,
-    late: Option<Box<dyn Processor<K, V>>>,
+    late: LateOutput<K, V>,
     due: DueIndex<K>,
 }
 
@@ -437,7 +481,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
         fold: Arc<Fold<K, V, A>>,
         merge: Arc<Merge<K, A>>,
         next: Box<dyn Processor<Windowed<K>, Option<A>>>,
-        late: Option<Box<dyn Processor<K, V>>>,
+        late: LateOutput<K, V>,
     ) -> Self {
         SessionAggregate {
             store,

@@ -7,7 +7,7 @@ use super::worker;
 use crate::error::{Error, Result};
 use crate::log::{Log, TopicConfig};
 use crate::topology::Topology;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -49,7 +49,7 @@ pub struct App {
 pub(crate) type Globals = Arc<[Arc<dyn crate::topology::global::GlobalLoader>]>;
 
 /// Counters of a stopped application.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Input records processed.
     pub records_in: u64,
@@ -60,6 +60,8 @@ pub struct Stats {
     /// Records dropped because they arrived after their window (plus grace)
     /// had closed, and no late-record output was declared.
     pub late_dropped: u64,
+    /// The same, per operator (window store or join name).
+    pub late_by_operator: BTreeMap<String, u64>,
 }
 
 impl App {
@@ -277,6 +279,7 @@ impl App {
     pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
         let committed = self.log.committed_offsets(&self.group)?;
         let mut ids = Vec::new();
+        let mut task_counts = Vec::new();
         for sub in 0..self.topology.sub_topology_count() {
             let sources = self.topology.sources_of(sub);
             let n = sources
@@ -284,6 +287,7 @@ impl App {
                 .filter_map(|s| self.partitions.get(&s.topic))
                 .max()
                 .copied();
+            task_counts.push(n.unwrap_or(0));
             for partition in 0..n.unwrap_or(0) {
                 ids.push((
                     TaskId {
@@ -320,7 +324,22 @@ impl App {
             restore_memory: self.config.write_cache_memory() / threads,
             out_of_orderness: millis(self.config.max_out_of_orderness),
             idle_timeout: millis(self.config.idle_timeout),
+            writers: Arc::new(
+                self.topology
+                    .internal_writers()
+                    .into_iter()
+                    .map(|(topic, sub)| (topic, task_counts.get(sub).copied().unwrap_or(0)))
+                    .collect(),
+            ),
         };
+        let drift = millis(self.config.max_watermark_drift);
+        let alignments: super::task::Alignments = Arc::new(
+            task_counts
+                .iter()
+                .enumerate()
+                .map(|(sub, &n)| (sub, Arc::new(super::alignment::Alignment::new(n, drift))))
+                .collect(),
+        );
         let create = |(id, sources): &(TaskId, Vec<crate::topology::SourceSpec>)| {
             Task::new(
                 *id,
@@ -330,6 +349,7 @@ impl App {
                 &committed,
                 self.log.as_ref(),
                 self.state.as_ref(),
+                &alignments,
             )
         };
         let chunks: Vec<Result<Vec<Task>>> = std::thread::scope(|scope| {
@@ -389,7 +409,26 @@ impl App {
             state: self.state.clone(),
             partitions: self.partitions.clone(),
             group: self.group.clone(),
+            inputs: self.topology.source_topics(),
+            log: Arc::clone(&self.log),
         })
+    }
+
+    /// Runs as [`Config::until`] says: until a signal
+    /// ([`run_until_signal`](Self::run_until_signal)) or to the end of the
+    /// inputs ([`run_to_end`](Self::run_to_end)).
+    pub fn run(self) -> Result<Stats> {
+        match self.config.until {
+            super::Until::Signal => self.run_until_signal(),
+            super::Until::End => self.run_to_end(),
+        }
+    }
+
+    /// A bounded run: processes every input to the end it has now, then
+    /// ends event time (every window and session is emitted, every
+    /// event-time timer fires), commits and stops. See [`RunningApp::drain`].
+    pub fn run_to_end(self) -> Result<Stats> {
+        self.start()?.drain()
     }
 
     /// Runs until SIGINT or SIGTERM (or a worker fails), then commits and stops.
@@ -428,6 +467,9 @@ pub struct RunningApp {
     state: Option<Arc<dyn StateBackend>>,
     partitions: HashMap<String, u32>,
     group: String,
+    /// The input topics (not internal ones), for bounded runs.
+    inputs: Vec<String>,
+    log: Arc<dyn Log>,
 }
 
 fn store_reader<K: crate::codec::RkyvData, V: crate::codec::RkyvData>(
@@ -515,10 +557,44 @@ impl RunningApp {
         Ok(())
     }
 
+    /// Ends a bounded run: processes every input topic partition up to the
+    /// end offset it has now (records appended later are left for a later
+    /// run), repartition topics until every upstream task has announced
+    /// its end, then ends event time, so that every open window and
+    /// session is emitted and every event-time timer fires; then flushes,
+    /// commits and stops. Returns the counters, or the first worker error.
+    ///
+    /// Like Flink's `stop --drain`, this is for runs that end (replays,
+    /// backfills, benchmarks): the committed event time is at its end, so
+    /// a later run of the same application takes new records as late (it
+    /// warns at start) until the application is reset.
+    pub fn drain(self) -> Result<Stats> {
+        let mut ends = HashMap::new();
+        for topic in &self.inputs {
+            let n = self.partitions.get(topic).copied().unwrap_or(0);
+            for p in 0..n {
+                let (_, end) = self.log.offsets(topic, p)?;
+                ends.insert(crate::log::TopicPartition::new(topic.clone(), p), end);
+            }
+        }
+        *self
+            .shared
+            .drain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(ends));
+        tracing::info!(app = %self.group, "bounded run: processing the inputs to their ends");
+        self.join()
+    }
+
     /// Asks the workers to stop, waits for them to commit, and returns the
     /// counters, or the first worker error.
     pub fn shutdown(self) -> Result<Stats> {
         self.shared.stopping.store(true, Ordering::Release);
+        self.join()
+    }
+
+    /// Waits for the workers to stop; their counters, or the first error.
+    fn join(self) -> Result<Stats> {
         let mut first_error = None;
         for h in self.handles {
             match h.join() {
@@ -559,6 +635,19 @@ impl RunningApp {
                 .iter()
                 .map(|w| w.late_dropped.load(Ordering::Relaxed))
                 .sum(),
+            late_by_operator: {
+                let mut all = BTreeMap::new();
+                for w in &self.shared.workers {
+                    let mine = w
+                        .late_by_operator
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for (op, n) in mine.iter() {
+                        *all.entry(op.clone()).or_default() += n;
+                    }
+                }
+                all
+            },
         })
     }
 }

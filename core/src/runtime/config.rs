@@ -24,6 +24,43 @@ pub enum OffsetReset {
     Latest,
 }
 
+/// How long an application runs ([`App::run`](super::App::run)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Until {
+    /// Until SIGINT or SIGTERM (the default).
+    #[default]
+    Signal,
+    /// To the end its inputs have when it starts: a bounded run, which
+    /// ends event time (every window is emitted), commits and stops. For
+    /// replays, backfills and benchmarks; like Flink's `stop --drain`, it
+    /// is for runs that end: a later run of the same application finds its
+    /// event time ended, and new records late, until it is reset.
+    End,
+}
+
+impl std::str::FromStr for Until {
+    type Err = Error;
+
+    /// Parses an application's `--until` flag: `end` or `signal`.
+    ///
+    /// ```
+    /// use tributary::runtime::Until;
+    /// assert_eq!("end".parse::<Until>()?, Until::End);
+    /// assert!("tomorrow".parse::<Until>().is_err());
+    /// # Ok::<(), tributary::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "end" => Ok(Until::End),
+            "signal" => Ok(Until::Signal),
+            other => Err(Error::InvalidConfig(format!(
+                "until: '{other}' is neither 'end' (a bounded run to the end of the inputs) \
+                 nor 'signal' (run until SIGINT/SIGTERM)"
+            ))),
+        }
+    }
+}
+
 /// Headers set on dead-lettered records.
 pub mod dead_letter_headers {
     /// Why the record could not be decoded.
@@ -79,6 +116,15 @@ pub struct Config {
     /// An input partition with nothing to read for this long stops holding
     /// the watermark back until records arrive on it again (default 1 s).
     pub idle_timeout: Duration,
+    /// How far ahead in event time a task that writes a repartition topic
+    /// may run of the slowest of its sibling tasks (default 10 s); a task
+    /// further ahead pauses until the others catch up, so that under a
+    /// backlog the state downstream (windows held open, join buffers) stays
+    /// bounded. `Duration::MAX` turns this off.
+    pub max_watermark_drift: Duration,
+    /// How long [`App::run`](super::App::run) runs: until a signal (the
+    /// default) or to the end of the inputs (`--until end`).
+    pub until: Until,
 }
 
 impl Default for Config {
@@ -97,6 +143,8 @@ impl Default for Config {
             state_memory: 256 << 20,
             max_out_of_orderness: Duration::ZERO,
             idle_timeout: Duration::from_secs(1),
+            max_watermark_drift: Duration::from_secs(10),
+            until: Until::Signal,
         }
     }
 }

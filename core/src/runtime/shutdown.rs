@@ -1,6 +1,9 @@
 //! Stopping: the shared stop flag, progress counters, and signal handling.
 
+use crate::log::TopicPartition;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
 
 /// Progress of one worker, read by the controlling thread.
 #[derive(Debug, Default)]
@@ -15,6 +18,8 @@ pub(crate) struct WorkerStatus {
     pub(crate) dead_lettered: AtomicU64,
     /// Records dropped as late (set when the worker stops).
     pub(crate) late_dropped: AtomicU64,
+    /// Records dropped as late per operator (set when the worker stops).
+    pub(crate) late_by_operator: Mutex<BTreeMap<String, u64>>,
     /// Changelog records replayed to restore state (set when the worker starts).
     pub(crate) restored: AtomicU64,
 }
@@ -25,13 +30,24 @@ pub(crate) struct Shared {
     /// Set to ask every worker to commit and stop.
     pub(crate) stopping: AtomicBool,
     pub(crate) workers: Vec<WorkerStatus>,
+    /// Set to start a bounded run: the end offset of every input partition.
+    pub(crate) drain: Mutex<Option<Arc<HashMap<TopicPartition, u64>>>>,
 }
 
 impl Shared {
+    /// The end offsets of a bounded run, once one was asked for.
+    pub(crate) fn drain_request(&self) -> Option<Arc<HashMap<TopicPartition, u64>>> {
+        self.drain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     pub(crate) fn new(workers: usize) -> Self {
         Shared {
             stopping: AtomicBool::new(false),
             workers: (0..workers).map(|_| WorkerStatus::default()).collect(),
+            drain: Mutex::new(None),
         }
     }
 }

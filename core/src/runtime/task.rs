@@ -7,12 +7,14 @@
 //! partition. Its positions are committed by its worker after the outputs
 //! are synced, which gives at-least-once delivery.
 
+use super::alignment::Alignment;
 use super::config::{OnDecodeError, dead_letter_headers as dlh};
+use super::watermarks::Announcement;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
-use crate::operators::clock::{Clock, TimeDriven};
+use crate::operators::clock::{Clock, InputKind, TimeDriven};
 use crate::operators::source::SourceProcessor;
 use crate::operators::{Ctx, TaskInit};
 use crate::record::{Header, Record};
@@ -57,7 +59,15 @@ pub(crate) struct TaskSettings {
     /// An input with nothing to read for this long (ms) stops holding the
     /// watermark back.
     pub(crate) idle_timeout: i64,
+    /// Repartition topics (of every sub-topology), with the number of
+    /// tasks that write into each: their readers' watermarks come from
+    /// those tasks' announcements, and a task announces its own into those
+    /// it writes.
+    pub(crate) writers: Arc<HashMap<String, u32>>,
 }
+
+/// Where a task publishes its watermark for its siblings (see [`Alignment`]).
+pub(crate) type Alignments = Arc<HashMap<usize, Arc<Alignment>>>;
 
 struct Input {
     tp: TopicPartition,
@@ -70,6 +80,11 @@ struct Input {
     source: Box<dyn SourceProcessor>,
     /// Wall-clock time since which the input has had nothing to read.
     empty_since: Option<i64>,
+    kind: InputKind,
+    /// In a bounded run, the offset to read up to (input topics only).
+    end: Option<u64>,
+    /// True once a bounded run has read the input to `end`.
+    ended: bool,
 }
 
 impl Input {
@@ -100,6 +115,18 @@ pub(crate) struct Task {
     pub(crate) records_in: u64,
     /// Records sent to the dead-letter topic since the task started.
     pub(crate) dead_lettered: u64,
+    /// Output slots of the repartition topics the task writes, which get
+    /// its watermark announcements.
+    announce_to: Vec<usize>,
+    /// The watermark and idleness last announced.
+    announced: Option<(i64, bool)>,
+    /// Announce again even if nothing changed (after a commit).
+    announce_due: bool,
+    /// The task's sub-topology's alignment, if the task writes a
+    /// repartition topic.
+    alignment: Option<Arc<Alignment>>,
+    /// True when the last poll waited for slower siblings.
+    pub(crate) held_back: bool,
 }
 
 impl std::fmt::Debug for Task {
@@ -124,6 +151,7 @@ impl Task {
         committed: &BTreeMap<TopicPartition, u64>,
         log: &dyn Log,
         state: Option<&Arc<dyn StateBackend>>,
+        alignments: &Alignments,
     ) -> Result<Task> {
         let mut init = TaskInit {
             partition: id.partition,
@@ -173,6 +201,10 @@ impl Task {
                     }
                 }
             };
+            let kind = match settings.writers.get(&tp.topic) {
+                Some(&n) => InputKind::Writers(n),
+                None => InputKind::Records,
+            };
             inputs.push(Input {
                 tp,
                 position,
@@ -181,18 +213,38 @@ impl Task {
                 cursor: 0,
                 source,
                 empty_since: None,
+                kind,
+                end: None,
+                ended: false,
             });
         }
         let dead_letter_slot = match (&settings.on_decode_error, &settings.dead_letter_topic) {
             (OnDecodeError::DeadLetter, Some(t)) => Some(init.output(t)?),
             _ => None,
         };
-        let mut clock = Clock::new(inputs.len(), settings.out_of_orderness);
+        let kinds: Vec<InputKind> = inputs.iter().map(|i| i.kind).collect();
+        let mut clock = Clock::new(&kinds, settings.out_of_orderness);
         if let Some(state) = state
             && let Some(saved) = state.meta(&clock_key(id))?
         {
             clock.restore(&saved);
+            if clock.at_end() {
+                tracing::warn!(
+                    task = %id,
+                    "this application was run to the end of its inputs (a bounded run), which \
+                     ended its event time: records that arrive now are late for its windows and \
+                     joins; reset it (Config::replay_from, or `tributary groups reset \
+                     --reset-state`) to process new input"
+                );
+            }
         }
+        let announce_to: Vec<usize> = init
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, (topic, _))| settings.writers.contains_key(topic))
+            .map(|(slot, _)| slot)
+            .collect();
         let timers_at = clock.watermark();
         let mut ctx = Ctx::new(&init.outputs, clock);
         ctx.input_topics = inputs.iter().map(|i| i.tp.topic.clone()).collect();
@@ -211,6 +263,15 @@ impl Task {
             restored,
             records_in: 0,
             dead_lettered: 0,
+            alignment: if announce_to.is_empty() {
+                None
+            } else {
+                alignments.get(&id.sub_topology).cloned()
+            },
+            announce_to,
+            announced: None,
+            announce_due: false,
+            held_back: false,
         })
     }
 
@@ -221,52 +282,28 @@ impl Task {
     }
 
     /// Fetches, processes up to `max_poll_records` records and appends the
-    /// outputs. Returns the number of records processed.
+    /// outputs (with the task's watermark announcements). Returns the
+    /// number of records handled, watermark announcements included: zero
+    /// means there was nothing to do.
     pub(crate) fn poll(&mut self, log: &dyn Log, now: i64) -> Result<usize> {
         self.ctx.now = now;
-        for (i, input) in self.inputs.iter_mut().enumerate() {
-            if input.cursor < input.buffer.len() {
-                continue;
-            }
-            input.buffer.clear();
-            input.cursor = 0;
-            let (topic, p) = (&input.tp.topic, input.tp.partition);
-            match log.fetch(
-                topic,
-                p,
-                input.position,
-                self.settings.fetch_max_bytes,
-                &mut input.buffer,
-            ) {
-                Err(Error::OffsetOutOfRange { start, .. }) if input.position < start => {
-                    tracing::warn!(
-                        task = %self.id, input = %input.tp, position = input.position, start,
-                        "position was deleted by retention; continuing from the first record held"
-                    );
-                    input.position = start;
-                    log.fetch(
-                        topic,
-                        p,
-                        start,
-                        self.settings.fetch_max_bytes,
-                        &mut input.buffer,
-                    )?;
-                }
-                r => r?,
-            }
-            if input.buffer.is_empty() {
-                let since = *input.empty_since.get_or_insert(now);
-                if now - since >= self.settings.idle_timeout {
-                    self.ctx.clock.set_idle(i, true);
-                }
-            } else {
-                input.empty_since = None;
-                self.ctx.clock.set_idle(i, false);
-            }
+        for i in 0..self.inputs.len() {
+            self.fetch(log, i, now)?;
         }
         self.fire_timers();
         let mut n = 0;
-        while n < self.settings.max_poll_records {
+        let mut records = 0;
+        let wm = self.ctx.clock.watermark();
+        self.held_back = self
+            .alignment
+            .as_ref()
+            .is_some_and(|a| a.holds_back(self.id.partition, wm));
+        let limit = if self.held_back {
+            0
+        } else {
+            self.settings.max_poll_records
+        };
+        while n < limit {
             let next = self
                 .inputs
                 .iter()
@@ -278,6 +315,30 @@ impl Task {
             let record = &input.buffer[input.cursor];
             input.cursor += 1;
             input.position = record.offset + 1;
+            n += 1;
+            if let InputKind::Writers(_) = input.kind
+                && let Some(announcement) = Announcement::parse(record)
+            {
+                match announcement {
+                    Ok(a) => {
+                        if !self.ctx.clock.announce(i, a.writer, a.watermark, a.idle) {
+                            tracing::warn!(
+                                task = %self.id, input = %input.tp, offset = record.offset,
+                                writer = a.writer,
+                                "watermark announcement from a task this one does not read \
+                                 from (was the upstream partition count changed?); ignored"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        task = %self.id, input = %input.tp, offset = record.offset,
+                        "{e}; ignored"
+                    ),
+                }
+                self.fire_timers();
+                continue;
+            }
+            records += 1;
             self.max_timestamp = self.max_timestamp.max(record.timestamp);
             self.ctx.input = i;
             self.ctx.offset = record.offset;
@@ -297,7 +358,6 @@ impl Task {
                     }
                 }
             }
-            n += 1;
             self.fire_timers();
             if let Some(e) = self.ctx.error.take() {
                 return Err(e);
@@ -309,9 +369,77 @@ impl Task {
         if let Some(e) = self.ctx.error.take() {
             return Err(e);
         }
-        self.records_in += n as u64;
+        self.records_in += records;
+        self.announce();
+        if let Some(a) = &self.alignment {
+            let clock = &self.ctx.clock;
+            a.publish(
+                self.id.partition,
+                clock.watermark(),
+                clock.is_idle() || clock.at_end(),
+            );
+        }
         self.flush(log)?;
         Ok(n)
+    }
+
+    /// Refills input `i`'s buffer once it has been processed, and keeps its
+    /// idleness and (in a bounded run) its end up to date.
+    fn fetch(&mut self, log: &dyn Log, i: usize, now: i64) -> Result<()> {
+        let input = &mut self.inputs[i];
+        if input.cursor < input.buffer.len() || input.ended {
+            return Ok(());
+        }
+        input.buffer.clear();
+        input.cursor = 0;
+        if input.end.is_some_and(|end| input.position >= end) {
+            input.ended = true;
+            self.ctx.clock.end_input(i);
+            return Ok(());
+        }
+        let (topic, p) = (&input.tp.topic, input.tp.partition);
+        match log.fetch(
+            topic,
+            p,
+            input.position,
+            self.settings.fetch_max_bytes,
+            &mut input.buffer,
+        ) {
+            Err(Error::OffsetOutOfRange { start, .. }) if input.position < start => {
+                tracing::warn!(
+                    task = %self.id, input = %input.tp, position = input.position, start,
+                    "position was deleted by retention; continuing from the first record held"
+                );
+                input.position = start;
+                log.fetch(
+                    topic,
+                    p,
+                    start,
+                    self.settings.fetch_max_bytes,
+                    &mut input.buffer,
+                )?;
+            }
+            r => r?,
+        }
+        if let Some(end) = input.end {
+            let keep = input.buffer.partition_point(|r| r.offset < end);
+            input.buffer.truncate(keep);
+            if keep == 0 {
+                input.ended = true;
+                self.ctx.clock.end_input(i);
+                return Ok(());
+            }
+        }
+        if input.buffer.is_empty() {
+            let since = *input.empty_since.get_or_insert(now);
+            if now - since >= self.settings.idle_timeout {
+                self.ctx.clock.set_idle(i, true);
+            }
+        } else {
+            input.empty_since = None;
+            self.ctx.clock.set_idle(i, false);
+        }
+        Ok(())
     }
 
     /// Calls the time-driven operators if the watermark moved.
@@ -327,7 +455,66 @@ impl Task {
 
     /// Records dropped as late since the task started.
     pub(crate) fn late_dropped(&self) -> u64 {
-        self.ctx.late_dropped
+        self.ctx.late.total()
+    }
+
+    /// Records dropped as late since the task started, per operator.
+    pub(crate) fn late_by_operator(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.ctx.late.by_operator()
+    }
+
+    /// Reports late records not reported yet (when the task stops).
+    pub(crate) fn report_late(&mut self) {
+        let ooo = self.ctx.clock.out_of_orderness();
+        self.ctx.late.report_rest(ooo);
+    }
+
+    /// Starts a bounded run: the task reads each input topic up to the
+    /// offset `ends` gives it (repartition topics: until every writer has
+    /// announced the end), then its event time ends, which closes every
+    /// window and fires every event-time timer.
+    pub(crate) fn drain_to(&mut self, ends: &HashMap<TopicPartition, u64>) {
+        for input in &mut self.inputs {
+            if input.kind == InputKind::Records {
+                input.end = Some(ends.get(&input.tp).copied().unwrap_or(input.position));
+            }
+        }
+    }
+
+    /// True when a bounded run is over for this task: every input read to
+    /// its end, event time ended (windows emitted), and the end announced
+    /// downstream.
+    pub(crate) fn finished(&self) -> bool {
+        self.ctx.clock.at_end()
+            && self.timers_at == i64::MAX
+            && (self.announce_to.is_empty() || self.announced.is_some_and(|(wm, _)| wm == i64::MAX))
+            && self.inputs.iter().all(|i| i.cursor >= i.buffer.len())
+    }
+
+    /// Announces the task's watermark into the repartition topics it
+    /// writes, if it changed (or a commit asked for it): after the records
+    /// written before it, in every partition.
+    fn announce(&mut self) {
+        if self.announce_to.is_empty() {
+            return;
+        }
+        let now = (self.ctx.clock.watermark(), self.ctx.clock.is_idle());
+        if self.announced == Some(now) && !self.announce_due {
+            return;
+        }
+        self.announced = Some(now);
+        self.announce_due = false;
+        let a = Announcement {
+            writer: self.id.partition,
+            watermark: now.0,
+            idle: now.1,
+        };
+        let ts = self.max_timestamp.max(0);
+        for &slot in &self.announce_to {
+            for batch in &mut self.ctx.outputs[slot].batches {
+                a.push(batch, ts);
+            }
+        }
     }
 
     /// Appends buffered outputs to the log.
@@ -357,6 +544,7 @@ impl Task {
                 }
             }
         }
+        self.announce_due = true;
         let moved = self.inputs.iter().any(|i| i.position != i.committed);
         if let Some(state) = self.state.clone()
             && !self.stores.is_empty()

@@ -1,4 +1,5 @@
-//! Worker threads: each runs a fixed set of tasks in a loop.
+//! Worker threads: each runs a fixed set of tasks in a loop, until the
+//! application stops or, in a bounded run, until all its tasks are done.
 //!
 //! A worker polls its tasks round-robin; when none had anything to do it
 //! backs off (1 ms doubling to 20 ms) so that an idle application costs
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 
 const MAX_BACKOFF: Duration = Duration::from_millis(20);
 
-/// Runs `tasks` until the application stops; commits on the way out.
+/// Runs `tasks` until the application stops (or a bounded run is over for
+/// all of them); commits on the way out.
 pub(crate) fn run(
     index: usize,
     mut tasks: Vec<Task>,
@@ -31,25 +33,37 @@ pub(crate) fn run(
         .store(tasks.iter().map(|t| t.restored).sum(), Ordering::Relaxed);
     let mut last_commit = Instant::now();
     let mut backoff = Duration::ZERO;
+    let mut draining = false;
     let result = (|| -> Result<()> {
         while !shared.stopping.load(Ordering::Acquire) {
-            let mut processed = 0;
+            if !draining && let Some(ends) = shared.drain_request() {
+                for task in &mut tasks {
+                    task.drain_to(&ends);
+                }
+                draining = true;
+            }
+            let mut work = 0;
             for g in globals.iter() {
                 g.poll(log.as_ref())?;
             }
+            let before: u64 = tasks.iter().map(|t| t.records_in).sum();
             for task in &mut tasks {
-                processed += task.poll(log.as_ref(), crate::now_millis())?;
+                work += task.poll(log.as_ref(), crate::now_millis())?;
             }
+            let after: u64 = tasks.iter().map(|t| t.records_in).sum();
             status
                 .processed
-                .fetch_add(processed as u64, Ordering::Relaxed);
-            status.idle.store(processed == 0, Ordering::Release);
+                .fetch_add(after - before, Ordering::Relaxed);
+            status.idle.store(work == 0, Ordering::Release);
             status.passes.fetch_add(1, Ordering::Release);
+            if draining && tasks.iter().all(Task::finished) {
+                break;
+            }
             if last_commit.elapsed() >= commit_interval || tasks.iter().any(Task::wants_commit) {
                 commit(&mut tasks, log.as_ref(), &group)?;
                 last_commit = Instant::now();
             }
-            if processed == 0 {
+            if work == 0 {
                 backoff = (backoff * 2).clamp(Duration::from_millis(1), MAX_BACKOFF);
                 std::thread::sleep(backoff);
             } else {
@@ -62,6 +76,18 @@ pub(crate) fn run(
     status.dead_lettered.store(dead, Ordering::Relaxed);
     let late = tasks.iter().map(Task::late_dropped).sum::<u64>();
     status.late_dropped.store(late, Ordering::Relaxed);
+    {
+        let mut by_op = status
+            .late_by_operator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for task in &mut tasks {
+            task.report_late();
+            for (op, n) in task.late_by_operator() {
+                *by_op.entry(op.to_owned()).or_default() += n;
+            }
+        }
+    }
     match result {
         Ok(()) => commit(&mut tasks, log.as_ref(), &group),
         Err(e) => {

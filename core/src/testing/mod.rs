@@ -59,7 +59,9 @@ impl Inner {
             for t in &mut self.tasks {
                 n += t.poll(self.log.as_ref(), self.wall_clock)?;
             }
-            if n == 0 {
+            // A task waiting for slower siblings (watermark alignment) has
+            // work left: those siblings have records, or are idle by now.
+            if n == 0 && !self.tasks.iter().any(|t| t.held_back) {
                 // Commit as the runtime would, so that state and changelogs
                 // are exercised too.
                 return crate::runtime::worker::commit(
@@ -207,6 +209,17 @@ impl TestDriver {
             .iter()
             .map(crate::runtime::task::Task::late_dropped)
             .sum()
+    }
+
+    /// Records dropped so far as late, per operator (window store or join name).
+    pub fn late_by_operator(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut all = std::collections::BTreeMap::new();
+        for t in &self.inner.borrow().tasks {
+            for (op, n) in t.late_by_operator() {
+                *all.entry(op.to_owned()).or_default() += n;
+            }
+        }
+        all
     }
 
     /// The dead-letter topic's name, if records are dead-lettered.

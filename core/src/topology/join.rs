@@ -156,6 +156,7 @@ impl<K: StoreKey, V: Data + RkyvData> Stream<K, V> {
             grace: windows.grace,
         };
         let (ls, rs) = (left_store.clone(), right_store.clone());
+        let join_name: Arc<str> = Arc::from(name);
         let kind_name = match kind {
             JoinKind::Inner => "join",
             JoinKind::Left => "left-join",
@@ -172,6 +173,7 @@ impl<K: StoreKey, V: Data + RkyvData> Stream<K, V> {
                     kind,
                     Arc::clone(&joiner),
                     next,
+                    Arc::clone(&join_name),
                 );
                 let op = Arc::new(Mutex::new(op));
                 init.on_time(Arc::clone(&op) as Arc<Mutex<dyn TimeDriven>>);

@@ -20,7 +20,7 @@ use super::{GroupedStream, Stream, lock};
 use crate::codec::RkyvData;
 use crate::operators::clock::{TimeDriven, Timed, TimedOp};
 use crate::operators::window::{
-    Fold, Merge, SessionAggregate, SlidingAggregate, TimeAggregate, WindowShape,
+    Fold, LateOutput, Merge, SessionAggregate, SlidingAggregate, TimeAggregate, WindowShape,
 };
 use crate::operators::{Data, NodeCell, Processor, Shared, TaskInit};
 use crate::runtime::millis;
@@ -210,7 +210,7 @@ mod build {
             };
             let name = store.to_owned();
             add_node(stream, kind, store, move |init, next| {
-                let late = late_processor(&late, init)?;
+                let late = late_processor(&late, init, &name)?;
                 let store = init.kv_store(&name)?;
                 Ok(TimeAggregate::new(
                     store,
@@ -240,7 +240,7 @@ mod build {
         ) -> Table<Windowed<K>, A> {
             let (name, w) = (store.to_owned(), *self);
             add_node(stream, kind, store, move |init, next| {
-                let late = late_processor(&late, init)?;
+                let late = late_processor(&late, init, &name)?;
                 let store = init.kv_store(&name)?;
                 Ok(SlidingAggregate::new(
                     store,
@@ -259,12 +259,17 @@ mod build {
 /// Where late records go: created on demand by `late_records()`.
 type LateCell<K, V> = Arc<OnceLock<Arc<NodeCell<K, V>>>>;
 
-/// The late-record processor of a task: the declared stream, or a counter.
+/// The late-record output of a task's window operator (store `store`):
+/// the declared stream, or a count of records dropped.
 fn late_processor<K: Data, V: Data>(
     cell: &LateCell<K, V>,
     init: &mut TaskInit<'_>,
-) -> crate::Result<Option<Box<dyn Processor<K, V>>>> {
-    cell.get().map(|c| c.instantiate(init)).transpose()
+    store: &str,
+) -> crate::Result<LateOutput<K, V>> {
+    Ok(LateOutput {
+        operator: Arc::from(store),
+        routed: cell.get().map(|c| c.instantiate(init)).transpose()?,
+    })
 }
 
 fn late_stream<K: Data, V: Data>(stream: &Stream<K, V>, cell: &LateCell<K, V>) -> Stream<K, V> {
@@ -565,7 +570,7 @@ impl<K: StoreKey, V: Data> SessionWindowedStream<K, V> {
             self.windows,
         );
         add_node(&self.stream, kind, store, move |init, next| {
-            let late = late_processor(&late, init)?;
+            let late = late_processor(&late, init, &name)?;
             Ok(SessionAggregate::new(
                 init.kv_store(&name)?,
                 w.gap,
