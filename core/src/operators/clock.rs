@@ -153,6 +153,11 @@ impl Clock {
         }
     }
 
+    /// True once input `input` has been read to the end of a bounded run.
+    pub(crate) fn input_ended(&self, input: usize) -> bool {
+        self.ended.get(input).copied().unwrap_or(false)
+    }
+
     /// True when every input has been read to its end (a bounded run).
     pub(crate) fn at_end(&self) -> bool {
         self.watermark == i64::MAX

@@ -247,12 +247,26 @@ where
             (forget, emit.max(forget))
         };
         let lone = |r: &Buffered<V>| !r.2 && !r.3;
+        // The next deadline: the first record's forgetting, or the first
+        // record still waiting to be emitted alone.
+        let next = |b: &[Buffered<V>]| {
+            let forget = b.first().map(|r| self.deadlines(left, r.0).1);
+            let emit = if emits {
+                b.iter()
+                    .find(|r| lone(r))
+                    .map(|r| self.deadlines(left, r.0).0)
+            } else {
+                None
+            };
+            forget.into_iter().chain(emit).min()
+        };
         let mut alone = Vec::new();
-        let stale = match store.get(&key)? {
+        let (stale, mut next_due) = match store.get(&key)? {
             None => return Ok(alone),
             Some(b) => {
                 let (forget, emit) = due(b);
-                forget > 0 || b[forget..emit].iter().any(lone)
+                let stale = forget > 0 || b[forget..emit].iter().any(lone);
+                (stale, if stale { None } else { next(b) })
             }
         };
         if stale {
@@ -271,24 +285,12 @@ where
                     }
                 }
                 alone.sort_by_key(|a| a.0);
+                next_due = next(buffer);
                 if buffer.is_empty() {
                     *slot = None;
                 }
             }
         }
-        // The next deadline: the first record's forgetting, or the first
-        // record still waiting to be emitted alone.
-        let next_due = store.get(&key)?.and_then(|b| {
-            let forget = b.first().map(|r| self.deadlines(left, r.0).1);
-            let emit = if emits {
-                b.iter()
-                    .find(|r| lone(r))
-                    .map(|r| self.deadlines(left, r.0).0)
-            } else {
-                None
-            };
-            forget.into_iter().chain(emit).min()
-        });
         drop(store);
         if let Some(due) = next_due {
             self.schedule(due, left, key);

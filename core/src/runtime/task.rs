@@ -83,8 +83,6 @@ struct Input {
     kind: InputKind,
     /// In a bounded run, the offset to read up to (input topics only).
     end: Option<u64>,
-    /// True once a bounded run has read the input to `end`.
-    ended: bool,
 }
 
 impl Input {
@@ -215,7 +213,6 @@ impl Task {
                 empty_since: None,
                 kind,
                 end: None,
-                ended: false,
             });
         }
         let dead_letter_slot = match (&settings.on_decode_error, &settings.dead_letter_topic) {
@@ -387,13 +384,12 @@ impl Task {
     /// idleness and (in a bounded run) its end up to date.
     fn fetch(&mut self, log: &dyn Log, i: usize, now: i64) -> Result<()> {
         let input = &mut self.inputs[i];
-        if input.cursor < input.buffer.len() || input.ended {
+        if input.cursor < input.buffer.len() || self.ctx.clock.input_ended(i) {
             return Ok(());
         }
         input.buffer.clear();
         input.cursor = 0;
         if input.end.is_some_and(|end| input.position >= end) {
-            input.ended = true;
             self.ctx.clock.end_input(i);
             return Ok(());
         }
@@ -425,7 +421,6 @@ impl Task {
             let keep = input.buffer.partition_point(|r| r.offset < end);
             input.buffer.truncate(keep);
             if keep == 0 {
-                input.ended = true;
                 self.ctx.clock.end_input(i);
                 return Ok(());
             }
