@@ -1,5 +1,7 @@
 //! Event time under a backlog: a pipeline that repartitions twice, in front
-//! of hopping, tumbling (emit on update) and session windows, a windowed
+//! of hopping (and, after a third repartition, the hottest item of each
+//! hopping window, suppressed until the window closes), tumbling (emit on
+//! update) and session windows, a windowed
 //! stream-stream join and a stream-table join, gives the same results
 //! whatever the thread count, whether it runs over a pre-loaded backlog,
 //! live with pauses, or as a replay from earliest; none of its records is
@@ -39,8 +41,9 @@ const HOP: (i64, i64) = (10_000, 2_000);
 
 /// The outputs of the pipeline, and whether each is emitted on close
 /// (compared record for record) or on update (final value per key).
-const OUTPUTS: [(&str, bool); 5] = [
+const OUTPUTS: [(&str, bool); 6] = [
     ("hop-counts", true),
+    ("hottest", true),
     ("session-counts", true),
     ("category-counts", true),
     ("view-buys", true),
@@ -128,7 +131,7 @@ fn topology(stall: Stall) -> Topology {
         .stream::<String, u64>("events", Utf8, Json)
         .inspect(move |_user, e| stall.apply(*e))
         .key_by("by-item", |_user, e| (*e / 4) as u32);
-    by_item
+    let hop_counts = by_item
         .group_by_key()
         .windowed_by(TimeWindows::hopping(
             Duration::from_millis(HOP.0 as u64),
@@ -136,8 +139,20 @@ fn topology(stall: Stall) -> Topology {
         ))
         .emit(Emit::OnWindowClose)
         .count("hop")
-        .to_stream()
-        .to("hop-counts", Json, Json);
+        .to_stream();
+    hop_counts.to("hop-counts", Json, Json);
+    // The hottest item of each hopping window (most events, then the
+    // lowest item), emitted once per window.
+    hop_counts
+        .map(|w, n| (w.clone(), (n, -i64::from(w.key))))
+        .group_by("by-window", |w, _| Windowed {
+            key: (),
+            start: w.start,
+            end: w.end,
+        })
+        .reduce("hottest", |a, b| a.max(b))
+        .suppress_until_window_closes("hottest-final")
+        .to("hottest", Json, Json);
     by_item
         .group_by_key()
         .windowed_by(TimeWindows::tumbling(Duration::from_secs(5)))
@@ -251,7 +266,7 @@ enum Held {
 }
 
 /// Outputs kept in full.
-const FULL: [&str; 2] = ["hop-counts", "category-counts"];
+const FULL: [&str; 3] = ["hop-counts", "category-counts", "hottest"];
 
 fn outputs(log: &dyn Log, from: &HashMap<(String, u32), u64>) -> BTreeMap<String, Output> {
     let mut all = BTreeMap::new();
@@ -324,6 +339,34 @@ fn reference_categories(events: &[Event]) -> BTreeMap<(u32, i64), u64> {
             .or_default() += 1;
     }
     counts
+}
+
+/// The hottest item per hopping window start (most events, then the
+/// lowest item), from the direct hopping counts.
+fn reference_hottest(hops: &BTreeMap<(u32, i64), u64>) -> BTreeMap<i64, (u64, u32)> {
+    let mut best: BTreeMap<i64, (u64, u32)> = BTreeMap::new();
+    for (&(item, start), &n) in hops {
+        let e = best.entry(start).or_insert((n, item));
+        if n > e.0 || (n == e.0 && item < e.1) {
+            *e = (n, item);
+        }
+    }
+    best
+}
+
+/// The emitted hottest item per window start; each window exactly once.
+fn hottest(out: &Output) -> BTreeMap<i64, (u64, u32)> {
+    let mut m = BTreeMap::new();
+    for (k, held) in out {
+        let w: Windowed<()> = serde_json::from_slice(k).unwrap();
+        let Held::Full(vs) = held else {
+            panic!("not held in full")
+        };
+        assert_eq!(vs.len(), 1, "window {w:?} emitted {} times", vs.len());
+        let (n, item): (u64, i64) = serde_json::from_slice(&vs[0].0).unwrap();
+        m.insert(w.start, (n, (-item) as u32));
+    }
+    m
 }
 
 fn hops(out: &Output) -> BTreeMap<(u32, i64), u64> {
@@ -435,6 +478,11 @@ fn results_do_not_depend_on_threads_speed_or_replay() {
         hops(&first["hop-counts"]),
         expected,
         "{first_name}: hopping counts"
+    );
+    assert_eq!(
+        hottest(&first["hottest"]),
+        reference_hottest(&expected),
+        "{first_name}: hottest item per window"
     );
     assert_eq!(
         hops(&first["category-counts"]),

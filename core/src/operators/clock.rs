@@ -28,7 +28,10 @@
 //! wall-clock time.
 
 use super::{Ctx, Processor};
+use crate::codec::RkyvData;
+use crate::store::{StoreHandle, lock};
 use std::collections::BTreeMap;
+use std::hash::Hash;
 
 /// How an input's event time is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +355,19 @@ impl<T> DueIndex<T> {
         }
         out
     }
+}
+
+/// Every key of a store, due at once (their state tells what is due when).
+pub(crate) fn stored_keys_due_now<K, S>(store: &StoreHandle<K, S>) -> crate::Result<Vec<(i64, K)>>
+where
+    K: RkyvData + Hash + Eq + Clone + Send + 'static,
+    S: RkyvData + Send + 'static,
+{
+    Ok(lock(store)
+        .stored_keys()?
+        .into_iter()
+        .map(|k| (i64::MIN, k))
+        .collect())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub(crate) mod join;
 pub(crate) mod late;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod suppress;
 pub(crate) mod window;
 
 use crate::error::{Error, Result};

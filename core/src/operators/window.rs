@@ -6,7 +6,7 @@
 //! when the task starts. When the watermark passes a window's close time,
 //! the window is emitted (in [`Emit::OnWindowClose`] mode) and deleted.
 
-use super::clock::{DueIndex, TimedOp};
+use super::clock::{DueIndex, TimedOp, stored_keys_due_now};
 use super::{Ctx, Data, Processor};
 use crate::codec::RkyvData;
 use crate::error::Result;
@@ -24,17 +24,6 @@ pub(crate) type Merge<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
 /// Keys of windowed stores.
 pub(crate) trait WindowKey: Data + RkyvData + Hash + Eq {}
 impl<T: Data + RkyvData + Hash + Eq> WindowKey for T {}
-
-/// Every key of a store, due at once (their state tells what is due when).
-fn stored_keys_due_now<K: WindowKey, S: RkyvData + Send + 'static>(
-    store: &StoreHandle<K, S>,
-) -> Result<Vec<(i64, K)>> {
-    Ok(lock(store)
-        .stored_keys()?
-        .into_iter()
-        .map(|k| (i64::MIN, k))
-        .collect())
-}
 
 /// Emits `value` for a window, stamped with the window's latest record time.
 fn emit<K, A>(

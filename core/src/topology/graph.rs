@@ -100,6 +100,7 @@ const KEEPS_KEYS: &[&str] = &[
     "aggregate",
     "reduce",
     "top-k",
+    "suppress",
 ];
 
 /// A state store, owned by the node that updates it.
@@ -147,6 +148,9 @@ pub(crate) struct Graph {
     /// Repartition topics partitioned like an input topic they are joined
     /// with: repartition topic -> input topic.
     aligned: HashMap<String, String>,
+    /// Windowed aggregation nodes, with how long after a window's end it
+    /// closes (its grace, plus the gap for sessions).
+    pub(crate) window_closes: HashMap<usize, i64>,
 }
 
 impl Graph {
@@ -185,6 +189,33 @@ impl Graph {
             topic,
         });
         self.nodes.len() - 1
+    }
+
+    /// How long after a window's end the windows upstream of `node` close:
+    /// the largest such delay over the windowed aggregations it descends
+    /// from (through repartition topics too), `None` if there are none.
+    pub(crate) fn window_close_delay(&self, node: usize) -> Option<i64> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut todo = vec![node];
+        let mut delay = None;
+        while let Some(n) = todo.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            if let Some(&d) = self.window_closes.get(&n) {
+                delay = delay.max(Some(d));
+            }
+            let info = &self.nodes[n];
+            todo.extend(&info.parents);
+            if info.kind == "repartition-source" {
+                let writers = self
+                    .sinks
+                    .iter()
+                    .filter(|s| Some(&s.topic) == info.topic.as_ref());
+                todo.extend(writers.map(|s| s.node));
+            }
+        }
+        delay
     }
 
     /// Where the records reaching `node` were last partitioned by key.

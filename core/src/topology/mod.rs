@@ -16,6 +16,7 @@ pub(crate) mod graph;
 mod join;
 mod process;
 mod stream;
+mod suppress;
 mod table;
 mod window;
 

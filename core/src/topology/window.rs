@@ -209,7 +209,7 @@ mod build {
                 grace: self.grace,
             };
             let name = store.to_owned();
-            add_node(stream, kind, store, move |init, next| {
+            add_node(stream, kind, store, self.grace, move |init, next| {
                 let late = late_processor(&late, init, &name)?;
                 let store = init.kv_store(&name)?;
                 Ok(TimeAggregate::new(
@@ -239,7 +239,7 @@ mod build {
             late: LateCell<K, V>,
         ) -> Table<Windowed<K>, A> {
             let (name, w) = (store.to_owned(), *self);
-            add_node(stream, kind, store, move |init, next| {
+            add_node(stream, kind, store, 1 + w.grace, move |init, next| {
                 let late = late_processor(&late, init, &name)?;
                 let store = init.kv_store(&name)?;
                 Ok(SlidingAggregate::new(
@@ -401,11 +401,13 @@ impl<K: StoreKey, V: Data> GroupedStream<K, V> {
     }
 }
 
-/// Adds the aggregation node of a windowed stream and registers its store.
+/// Adds the aggregation node of a windowed stream and registers its store;
+/// its windows close `closes_after` ms after their end.
 fn add_node<K: StoreKey, V: Data, A: Data + RkyvData, T>(
     stream: &Stream<K, V>,
     kind: &'static str,
     store: &str,
+    closes_after: i64,
     make: impl Fn(&mut TaskInit<'_>, Box<dyn Processor<Windowed<K>, Option<A>>>) -> crate::Result<T>
     + Send
     + Sync
@@ -419,10 +421,13 @@ where
         init.on_time(Arc::clone(&op) as Arc<Mutex<dyn TimeDriven>>);
         Ok(Box::new(Shared(op)) as Box<dyn Processor<K, V>>)
     });
-    lock(&stream.graph).stores.push(StoreDef {
+    let mut g = lock(&stream.graph);
+    g.stores.push(StoreDef {
         name: store.to_owned(),
         node: changes.node,
     });
+    g.window_closes.insert(changes.node, closes_after);
+    drop(g);
     Table::derived(changes)
 }
 
@@ -569,18 +574,25 @@ impl<K: StoreKey, V: Data> SessionWindowedStream<K, V> {
             Arc::clone(&self.late),
             self.windows,
         );
-        add_node(&self.stream, kind, store, move |init, next| {
-            let late = late_processor(&late, init, &name)?;
-            Ok(SessionAggregate::new(
-                init.kv_store(&name)?,
-                w.gap,
-                w.grace,
-                emit,
-                Arc::clone(&fold),
-                Arc::clone(&merge),
-                next,
-                late,
-            ))
-        })
+        let closes_after = w.gap + 1 + w.grace;
+        add_node(
+            &self.stream,
+            kind,
+            store,
+            closes_after,
+            move |init, next| {
+                let late = late_processor(&late, init, &name)?;
+                Ok(SessionAggregate::new(
+                    init.kv_store(&name)?,
+                    w.gap,
+                    w.grace,
+                    emit,
+                    Arc::clone(&fold),
+                    Arc::clone(&merge),
+                    next,
+                    late,
+                ))
+            },
+        )
     }
 }

@@ -49,7 +49,8 @@ impl Kind {
             Kind::Grouped => "count, aggregate, reduce, top_k, windowed_by, session_windowed_by",
             Kind::Windowed => "emit, late_records, count, aggregate, reduce",
             Kind::Table => {
-                "filter, map_values, materialize, join, left_join, outer_join, to_stream, changes, to"
+                "filter, map_values, materialize, suppress_until_window_closes, \
+                 suppress_until_time_limit, join, left_join, outer_join, to_stream, changes, to"
             }
             Kind::Global => "none: a global table is the argument of join_global",
             Kind::Written => "none: `to` ends a flow",
@@ -88,7 +89,13 @@ pub(crate) fn named_argument(op: &str, on: &Kind) -> Option<Kind> {
 pub(crate) fn names_store(op: &str) -> bool {
     matches!(
         op,
-        "count" | "aggregate" | "reduce" | "top_k" | "materialize"
+        "count"
+            | "aggregate"
+            | "reduce"
+            | "top_k"
+            | "materialize"
+            | "suppress_until_window_closes"
+            | "suppress_until_time_limit"
     )
 }
 
@@ -161,7 +168,14 @@ pub(crate) fn apply(op: &Ident, on: &Kind, arg: Option<&Kind>) -> Result<Kind, S
         ("emit", Kind::Windowed) => Kind::Windowed,
         ("late_records", Kind::Windowed) => Kind::KEYED,
         ("count" | "aggregate" | "reduce", Kind::Windowed) => Kind::Table,
-        ("filter" | "map_values" | "materialize", Kind::Table) => Kind::Table,
+        (
+            "filter"
+            | "map_values"
+            | "materialize"
+            | "suppress_until_window_closes"
+            | "suppress_until_time_limit",
+            Kind::Table,
+        ) => Kind::Table,
         ("join" | "left_join" | "outer_join", Kind::Table) => Kind::Table,
         ("to_stream" | "changes", Kind::Table) => Kind::KEYED,
         (
