@@ -311,3 +311,46 @@ fn adding_steps_keeps_existing_names() {
         sorted(extended.internal_topics())
     );
 }
+
+#[test]
+fn suppression_is_part_of_the_language() {
+    let mut b = Topology::builder("final");
+    b.stream::<String, String>("clicks", Utf8, Utf8)
+        .group_by_key()
+        .windowed_by(TimeWindows::tumbling(secs(10)))
+        .count("clicks-per-window")
+        .suppress_until_window_closes("final-counts")
+        .to_stream()
+        .map(|w, n| (format!("{}@{}", w.key, w.start), n))
+        .to("final-counts", Utf8, Json);
+    let builder = b.build().expect("the builder pipeline is valid");
+    let dsl = pipeline! {
+        app "final";
+
+        stream clicks: String => String from "clicks" (Utf8, Utf8);
+
+        clicks -> group_by_key() -> windowed_by(TimeWindows::tumbling(secs(10)))
+               -> count("clicks-per-window") -> suppress_until_window_closes("final-counts")
+               -> to_stream() -> map(|w, n| (format!("{}@{}", w.key, w.start), n))
+               -> to("final-counts", Utf8, Json);
+    }
+    .expect("the macro pipeline is valid");
+    assert_eq!(dsl.describe(), builder.describe());
+    assert_eq!(dsl.store_names(), builder.store_names());
+    let driver = TestDriver::new(dsl).unwrap();
+    let clicks = driver.input("clicks", Utf8, Utf8);
+    for (user, t) in [
+        ("ann", 1_000),
+        ("ann", 2_000),
+        ("bob", 3_000),
+        ("ann", 11_000),
+    ] {
+        clicks
+            .pipe_at(user.to_string(), "/".to_string(), t)
+            .unwrap();
+    }
+    let out = driver.output("final-counts", Utf8, Json);
+    let mut counts: Vec<(String, u64)> = out.read_key_values().unwrap();
+    counts.sort();
+    assert_eq!(counts, vec![("ann@0".into(), 2), ("bob@0".into(), 1)]);
+}
