@@ -15,17 +15,29 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 /// When a buffered key is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Until {
-    /// When the watermark reaches the window's end plus this delay (the
-    /// time after its end at which the upstream windows close). Deletions
-    /// of windows never emitted are dropped: a session merged away before
-    /// it closed never existed as a final result.
-    WindowCloses(i64),
+#[derive(Debug)]
+pub(crate) enum Until<K> {
+    /// When the watermark reaches the end of the key's window plus `after`
+    /// (the time after its end at which the upstream windows close).
+    /// Deletions of windows never emitted are dropped: a session merged
+    /// away before it closed never existed as a final result.
+    WindowCloses {
+        after: i64,
+        /// The end of the window a key is in.
+        end: fn(&K) -> i64,
+    },
     /// When the watermark reaches the time of the key's first buffered
     /// update plus this limit.
     TimeLimit(i64),
 }
+
+// Not derived: that would require `K: Copy`.
+impl<K> Clone for Until<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for Until<K> {}
 
 /// A buffered key: its latest change, that change's time, and the
 /// watermark at which it is due.
@@ -34,9 +46,7 @@ pub(crate) type Buffered<V> = (Option<V>, i64, i64);
 /// The suppression operator of one task.
 pub(crate) struct Suppress<K, V> {
     store: StoreHandle<K, Buffered<V>>,
-    until: Until,
-    /// The end of the window a key is in (for [`Until::WindowCloses`]).
-    window_end: fn(&K) -> i64,
+    until: Until<K>,
     next: Box<dyn Processor<K, Option<V>>>,
     due: DueIndex<K>,
 }
@@ -48,14 +58,12 @@ where
 {
     pub(crate) fn new(
         store: StoreHandle<K, Buffered<V>>,
-        until: Until,
-        window_end: fn(&K) -> i64,
+        until: Until<K>,
         next: Box<dyn Processor<K, Option<V>>>,
     ) -> Self {
         Suppress {
             store,
             until,
-            window_end,
             next,
             due: DueIndex::new(),
         }
@@ -68,7 +76,7 @@ where
 
     /// Sends a key's final change on, stamped with the change's time.
     fn emit(&mut self, ctx: &mut Ctx, key: K, value: Option<V>, timestamp: i64) {
-        if value.is_none() && matches!(self.until, Until::WindowCloses(_)) {
+        if value.is_none() && matches!(self.until, Until::WindowCloses { .. }) {
             return;
         }
         let saved = std::mem::replace(&mut ctx.timestamp, timestamp);
@@ -91,7 +99,7 @@ where
         let due = match (&*slot, self.until) {
             (Some((_, _, due)), Until::TimeLimit(_)) => *due,
             (_, Until::TimeLimit(limit)) => ts.saturating_add(limit),
-            (_, Until::WindowCloses(after)) => (self.window_end)(&key).saturating_add(after),
+            (_, Until::WindowCloses { after, end }) => end(&key).saturating_add(after),
         };
         if due <= wm {
             // Already due: an upstream window emitting as it closes, or a

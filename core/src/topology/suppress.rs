@@ -12,38 +12,28 @@
 //!
 //! [`RunningApp::drain`]: crate::RunningApp::drain
 
-use super::graph::StoreDef;
 use super::table::{StoreKey, Table};
+use super::window::timed_node;
 use super::{Windowed, lock};
 use crate::codec::RkyvData;
 use crate::operators::Data;
-use crate::operators::clock::{TimeDriven, Timed};
 use crate::operators::suppress::{Suppress, Until};
 use crate::runtime::millis;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Adds the suppression node below `table`, buffering in `store`.
 fn suppress<K: StoreKey, V: Data + RkyvData>(
     table: &Table<K, V>,
     store: &str,
-    until: Until,
-    window_end: fn(&K) -> i64,
+    until: Until<K>,
 ) -> Table<K, V> {
-    let changes = table.change_stream();
     let name = store.to_owned();
-    let out = changes.child("suppress", vec![changes.node], None, move |init, next| {
-        let buffer = init.kv_store(&name)?;
-        let op = Arc::new(Mutex::new(Timed::new(Suppress::new(
-            buffer, until, window_end, next,
-        ))));
-        init.on_time(Arc::clone(&op) as Arc<Mutex<dyn TimeDriven>>);
-        Ok(Box::new(crate::operators::Shared(op)) as Box<_>)
-    });
-    lock(&changes.graph).stores.push(StoreDef {
-        name: store.to_owned(),
-        node: out.node,
-    });
+    let out = timed_node(
+        table.change_stream(),
+        "suppress",
+        store,
+        move |init, next| Ok(Suppress::new(init.kv_store(&name)?, until, next)),
+    );
     Table::derived(out)
 }
 
@@ -78,7 +68,7 @@ impl<K: StoreKey, V: Data + RkyvData> Table<K, V> {
     /// # Ok::<(), tributary::Error>(())
     /// ```
     pub fn suppress_until_time_limit(&self, store: &str, limit: Duration) -> Table<K, V> {
-        suppress(self, store, Until::TimeLimit(millis(limit)), |_| i64::MIN)
+        suppress(self, store, Until::TimeLimit(millis(limit)))
     }
 }
 
@@ -137,6 +127,10 @@ impl<K: StoreKey, V: Data + RkyvData> Table<Windowed<K>, V> {
             ));
             return Table::derived(changes.clone());
         };
-        suppress(self, store, Until::WindowCloses(delay), |w| w.end)
+        let until = Until::WindowCloses {
+            after: delay,
+            end: |w: &Windowed<K>| w.end,
+        };
+        suppress(self, store, until)
     }
 }

@@ -401,6 +401,32 @@ impl<K: StoreKey, V: Data> GroupedStream<K, V> {
     }
 }
 
+/// Adds below `stream` a node whose operator also acts when time passes
+/// (a [`TimedOp`] made by `make`), keeping its state in the store `store`.
+pub(super) fn timed_node<K: Data, V: Data, K2: Data, V2: Data, T>(
+    stream: &Stream<K, V>,
+    kind: &'static str,
+    store: &str,
+    make: impl Fn(&mut TaskInit<'_>, Box<dyn Processor<K2, V2>>) -> crate::Result<T>
+    + Send
+    + Sync
+    + 'static,
+) -> Stream<K2, V2>
+where
+    T: TimedOp<K, V> + 'static,
+{
+    let out = stream.child(kind, vec![stream.node], None, move |init, next| {
+        let op = Arc::new(Mutex::new(Timed::new(make(init, next)?)));
+        init.on_time(Arc::clone(&op) as Arc<Mutex<dyn TimeDriven>>);
+        Ok(Box::new(Shared(op)) as Box<dyn Processor<K, V>>)
+    });
+    lock(&stream.graph).stores.push(StoreDef {
+        name: store.to_owned(),
+        node: out.node,
+    });
+    out
+}
+
 /// Adds the aggregation node of a windowed stream and registers its store;
 /// its windows close `closes_after` ms after their end.
 fn add_node<K: StoreKey, V: Data, A: Data + RkyvData, T>(
@@ -416,18 +442,10 @@ fn add_node<K: StoreKey, V: Data, A: Data + RkyvData, T>(
 where
     T: TimedOp<K, V> + 'static,
 {
-    let changes = stream.child(kind, vec![stream.node], None, move |init, next| {
-        let op = Arc::new(Mutex::new(Timed::new(make(init, next)?)));
-        init.on_time(Arc::clone(&op) as Arc<Mutex<dyn TimeDriven>>);
-        Ok(Box::new(Shared(op)) as Box<dyn Processor<K, V>>)
-    });
-    let mut g = lock(&stream.graph);
-    g.stores.push(StoreDef {
-        name: store.to_owned(),
-        node: changes.node,
-    });
-    g.window_closes.insert(changes.node, closes_after);
-    drop(g);
+    let changes = timed_node(stream, kind, store, make);
+    lock(&stream.graph)
+        .window_closes
+        .insert(changes.node, closes_after);
     Table::derived(changes)
 }
 
