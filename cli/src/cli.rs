@@ -34,6 +34,25 @@ pub(crate) enum Command {
     /// Inspect a stopped application's local state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Check the log's segments for damage, and set damaged ranges aside.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogCommand {
+    /// Check every batch of every partition; exit code 1 if any damage is
+    /// not quarantined.
+    Verify,
+    /// Copy a partition's damaged ranges aside and let readers continue
+    /// after them (stop the applications that write the topic first).
+    Quarantine {
+        /// Topic.
+        topic: String,
+        /// Partition (default: every partition of the topic).
+        #[arg(long)]
+        partition: Option<u32>,
+    },
 }
 
 /// How keys of a store are encoded (stores keep rkyv-encoded keys).

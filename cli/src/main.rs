@@ -3,6 +3,7 @@
 
 mod cli;
 mod consume;
+mod damage;
 mod groups;
 mod position;
 mod produce;
@@ -43,6 +44,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Produce(cmd) => produce::run(&log, cmd),
         cli::Command::Consume(cmd) => consume::run(&log, cmd),
         cli::Command::Groups(cmd) => groups::run(&log, cmd),
+        cli::Command::Log(cmd) => damage::run(&log, cmd),
         cli::Command::State(_) => unreachable!("handled above"),
     }
 }

@@ -51,6 +51,16 @@ pub(crate) fn run(log: &EmbeddedLog, cmd: TopicsCommand) -> Result<()> {
                 let (start, end) = log.offsets(&name, p)?;
                 let size = log.partition_size(&name, p)?;
                 println!("{p:>9} {start:>12} {end:>12} {size:>12}");
+                for q in log.quarantined(&name, p)? {
+                    println!(
+                        "{:>9} quarantined: records {}..{} ({} records; {})",
+                        "",
+                        q.from,
+                        q.to,
+                        q.to - q.from,
+                        q.reason
+                    );
+                }
             }
         }
         TopicsCommand::Delete { name } => {

@@ -66,6 +66,27 @@ pub enum Error {
         /// The next offset to be written.
         end: u64,
     },
+    /// A group's position is past the end of a partition: the partition
+    /// lost records it had acknowledged, or was recreated. Reading on would
+    /// skip the records written next, so it is an error.
+    #[error(
+        "the position {position} of group '{group}' in {topic}/{partition} is past the \
+         partition's end {end}: the log lost records it had acknowledged, or the topic was \
+         recreated; records written from now on would be skipped. Reset the group's positions \
+         (`tributary groups reset {group} --to earliest`, or Config::replay_from)"
+    )]
+    PositionPastEnd {
+        /// The consumer group (application id).
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The group's position.
+        position: u64,
+        /// The partition's end offset.
+        end: u64,
+    },
     /// Another process holds the partition's writer lock.
     #[error("partition {topic}/{partition} is locked by another writer ({lock})")]
     Locked {
@@ -73,7 +94,7 @@ pub enum Error {
         topic: String,
         /// The partition.
         partition: u32,
-        /// The lock file.
+        /// The partition's directory, which the writer holds locked.
         lock: PathBuf,
     },
     /// A key or value could not be encoded or decoded.
@@ -82,6 +103,28 @@ pub enum Error {
     /// The topology is not valid; every problem found is listed.
     #[error("invalid topology:\n  - {}", .0.join("\n  - "))]
     Topology(Vec<String>),
+    /// User code (an operator's function, a codec) panicked, and the
+    /// application is configured to stop on it.
+    #[error(
+        "user code panicked in task {task}, operator '{operator}', {during}: {message}{hint}",
+        hint = if .during.starts_with("on record") {
+            " (set on_processing_error = dead-letter to send such records to the dead-letter \
+             topic and go on)"
+        } else {
+            ""
+        }
+    )]
+    UserCodePanicked {
+        /// The task (`<sub-topology>_<partition>`).
+        task: String,
+        /// The operator (node name, as in `describe()`).
+        operator: String,
+        /// What the task was doing: `on record <topic>/<partition>@<offset>`,
+        /// or firing timers.
+        during: String,
+        /// The panic's message and, when known, where it was raised.
+        message: String,
+    },
     /// A record could not be decoded and the application is configured to stop.
     #[error(
         "cannot decode record {topic}/{partition}@{offset}: {source} \

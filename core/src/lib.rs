@@ -70,5 +70,5 @@ pub use error::{Error, Result};
 pub use operators::Data;
 pub use partitioner::{murmur2, partition_for_key};
 pub use record::{Header, Record, now_millis};
-pub use runtime::{App, Config, OnDecodeError};
+pub use runtime::{App, Config, OnDecodeError, OnProcessingError};
 pub use topology::{GroupedStream, Stream, Table, Topology, TopologyBuilder};

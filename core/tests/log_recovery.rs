@@ -162,25 +162,37 @@ fn corruption_in_sealed_segment_is_an_error_not_data() {
     assert!(!later.is_empty());
 }
 
-/// Damage in the middle of the active segment (a bad batch followed by good
-/// ones) is not a torn tail: opening fails with a clear error instead of
-/// silently dropping the good batches after it.
+/// Damage in the middle of the active segment (a batch failing its
+/// checksum, followed by good ones) is not a torn tail: the batch is kept
+/// and reading it is an error naming the file and its offsets, while the
+/// batches before and after it are served and appends continue after them.
 #[test]
-fn corruption_in_middle_of_active_segment_refuses_to_open() {
+fn corruption_in_middle_of_active_segment_is_kept_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let segs = write_segments(dir.path());
     let last = segs.last().unwrap();
+    let base: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
     let len = std::fs::metadata(last).unwrap().len();
     assert!(len > 600);
     flip(last, 100);
     let log = EmbeddedLog::open(dir.path()).unwrap();
-    match log.offsets("t", 0) {
+    assert_eq!(log.offsets("t", 0).unwrap(), (0, 400));
+    let mut out = Vec::new();
+    match log.fetch("t", 0, base, 1 << 20, &mut out) {
         Err(e @ Error::Corrupt { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains(last.to_str().unwrap()), "{msg}");
+            assert!(
+                msg.contains(&format!("records {base}..{}", base + 10)),
+                "{msg}"
+            );
         }
         other => panic!("expected a corruption error, got {other:?}"),
     }
+    out.clear();
+    log.fetch("t", 0, base + 10, 1 << 20, &mut out).unwrap();
+    assert_eq!(out.first().map(|r| r.offset), Some(base + 10));
+    assert_eq!(common::append(&log, "t", 0, &batch(1, 0)), 400);
 }
 
 /// Only one process (or handle) may write a partition.

@@ -119,6 +119,11 @@ fn deleted_state_is_restored_from_changelogs() {
     assert_eq!(stats.records_in, 0, "nothing is reprocessed");
     assert_eq!(state(dir.path()), before);
 
+    // The rebuilt state is current: the next clean start restores nothing.
+    let stats = run(dir.path(), config(dir.path()));
+    assert_eq!((stats.restored, stats.records_in), (0, 0));
+    assert_eq!(state(dir.path()), before);
+
     // And it goes on from there.
     let log = EmbeddedLog::open(dir.path().join("log")).unwrap();
     produce(&log, 3_000, 3_100);

@@ -5,17 +5,21 @@
 //! ```text
 //! topics/<topic>/topic.json          the TopicConfig
 //! topics/<topic>/<partition>/*.log   segment files
-//! topics/<topic>/<partition>/.lock   the writer lock
+//! topics/<topic>/<partition>/acked   offset after the last synced record
 //! groups/<group>.json                consumer-group positions
+//! staging/                           topics being created
 //! ```
 //!
 //! Any number of processes may open the same directory: each partition has
-//! one writer at a time (the first process to append takes its lock), and
-//! readers in other processes see new batches as they are written.
+//! one writer at a time (the first process to append locks the partition's
+//! directory), and readers in other processes see new batches as they are
+//! written. A topic is created in a hidden staging directory and renamed
+//! into place complete, so a failed create leaves nothing behind.
 
 use super::format::BatchBuilder;
 use super::offsets::{OffsetStore, write_synced};
 use super::partition::Partition;
+use super::{Damage, Quarantined};
 use super::{FsyncPolicy, Log, TopicConfig, TopicPartition, validate_name};
 use crate::error::{Error, IoContext, Result};
 use crate::record::{Record, now_millis};
@@ -164,10 +168,95 @@ impl EmbeddedLog {
         Ok(())
     }
 
+    /// Checks every batch of every partition of every topic (the partitions
+    /// open in this process are not disturbed) and reports, per partition,
+    /// what it holds, what is damaged and what is quarantined.
+    pub fn verify(&self) -> Result<Vec<PartitionCheck>> {
+        let mut checks = Vec::new();
+        for topic in self.list_topics()? {
+            let config = self.topic_config(&topic)?;
+            for partition in 0..config.partitions {
+                let dir = self.topic_dir(&topic).join(partition.to_string());
+                let opened =
+                    super::recovery::open_segments(&dir, false, config.is_compacted(), true)?;
+                let quarantined = super::quarantine::load(&dir)?;
+                let damage = opened
+                    .all_damage()
+                    .into_iter()
+                    .filter(|d| !quarantined.iter().any(|q| q.from <= d.from && d.to <= q.to))
+                    .collect();
+                let segments = &opened.segments;
+                checks.push(PartitionCheck {
+                    topic: topic.clone(),
+                    partition,
+                    start: segments.first().map_or(0, |s| s.base_offset),
+                    end: segments.last().map_or(0, |s| s.next_offset),
+                    segments: segments.len(),
+                    bytes: segments.iter().map(|s| s.size).sum(),
+                    damage,
+                    quarantined,
+                });
+            }
+        }
+        Ok(checks)
+    }
+
+    /// Quarantines every damaged range of a partition: copies the damaged
+    /// bytes aside (into the partition's `quarantine/` directory) and lets
+    /// readers continue after them; the gap stays visible
+    /// ([`quarantined`](Self::quarantined)). Takes the partition's writer
+    /// lock: stop the applications that write it first. Returns the ranges
+    /// quarantined now.
+    pub fn quarantine(&self, topic: &str, partition: u32) -> Result<Vec<Quarantined>> {
+        self.with_partition(topic, partition, |p| write(p).quarantine())
+    }
+
+    /// The quarantined ranges of a partition, in offset order.
+    pub fn quarantined(&self, topic: &str, partition: u32) -> Result<Vec<Quarantined>> {
+        self.with_partition(topic, partition, |p| Ok(read(p).quarantined().to_vec()))
+    }
+
     /// Total bytes stored for a partition.
     pub fn partition_size(&self, topic: &str, partition: u32) -> Result<u64> {
         self.with_partition(topic, partition, |p| Ok(read(p).size_bytes()))
     }
+}
+
+/// Writes a complete topic (partition directories, then its configuration)
+/// into `staging`, synced, for the caller to rename into place.
+fn stage_topic(staging: &Path, config: &TopicConfig) -> Result<()> {
+    std::fs::create_dir(staging).ctx(|| format!("creating {}", staging.display()))?;
+    for p in 0..config.partitions {
+        let pd = staging.join(p.to_string());
+        std::fs::create_dir(&pd).ctx(|| format!("creating {}", pd.display()))?;
+    }
+    let bytes = serde_json::to_vec_pretty(config)
+        .map_err(|e| Error::Runtime(format!("encoding topic config: {e}")))?;
+    write_synced(&staging.join("topic.json"), &bytes)?;
+    std::fs::File::open(staging)
+        .and_then(|d| d.sync_all())
+        .ctx(|| format!("syncing {}", staging.display()))
+}
+
+/// What [`EmbeddedLog::verify`] found in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionCheck {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// First offset held.
+    pub start: u64,
+    /// Offset after the last record held in a segment.
+    pub end: u64,
+    /// Segment files.
+    pub segments: usize,
+    /// Bytes of valid batches.
+    pub bytes: u64,
+    /// Damaged ranges not quarantined: readers stop at them with an error.
+    pub damage: Vec<Damage>,
+    /// Damaged ranges set aside: readers continue after them.
+    pub quarantined: Vec<Quarantined>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -183,25 +272,33 @@ impl Log for EmbeddedLog {
         validate_name("topic", name)?;
         config.validate()?;
         let dir = self.topic_dir(name);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::TopicExists(name.to_owned()));
+        if dir.join("topic.json").exists() {
+            return Err(Error::TopicExists(name.to_owned()));
+        }
+        let staging_root = self.root.join("staging");
+        std::fs::create_dir_all(&staging_root)
+            .ctx(|| format!("creating {}", staging_root.display()))?;
+        let staging = staging_root.join(format!("{name}-{}-{}", std::process::id(), now_millis()));
+        let made = stage_topic(&staging, config).and_then(|()| {
+            match std::fs::rename(&staging, &dir) {
+                Ok(()) => Ok(()),
+                // A directory without a configuration is what a failed
+                // create of an earlier version left: not a topic; replaced.
+                Err(_) if dir.is_dir() && !dir.join("topic.json").exists() => {
+                    tracing::warn!(dir = %dir.display(), "replacing an incomplete topic directory");
+                    std::fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display()))?;
+                    std::fs::rename(&staging, &dir).ctx(|| format!("creating {}", dir.display()))
+                }
+                Err(_) if dir.join("topic.json").exists() => {
+                    Err(Error::TopicExists(name.to_owned()))
+                }
+                Err(e) => Err(Error::io(format!("creating {}", dir.display()), e)),
             }
-            Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
+        });
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
         }
-        for p in 0..config.partitions {
-            let pd = dir.join(p.to_string());
-            std::fs::create_dir_all(&pd).ctx(|| format!("creating {}", pd.display()))?;
-        }
-        let bytes = serde_json::to_vec_pretty(config)
-            .map_err(|e| Error::Runtime(format!("encoding topic config: {e}")))?;
-        // Written last: a topic exists once its configuration does.
-        let tmp = dir.join(".topic.json.tmp");
-        write_synced(&tmp, &bytes)?;
-        std::fs::rename(&tmp, dir.join("topic.json"))
-            .ctx(|| format!("creating {}", dir.join("topic.json").display()))?;
-        Ok(())
+        made
     }
 
     fn topic_config(&self, name: &str) -> Result<TopicConfig> {

@@ -21,11 +21,14 @@ pub mod format;
 mod memory;
 mod offsets;
 mod partition;
+mod quarantine;
 mod recovery;
 mod segment;
 
-pub use embedded::EmbeddedLog;
+pub use embedded::{EmbeddedLog, PartitionCheck};
 pub use memory::MemoryLog;
+pub use quarantine::Quarantined;
+pub use segment::Damage;
 
 use crate::error::{Error, Result};
 use crate::record::Record;

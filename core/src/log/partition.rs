@@ -1,8 +1,9 @@
 //! One partition of the embedded log: its segments, its writer, retention.
 
 use super::format::BatchBuilder;
+use super::quarantine::{self, Quarantined};
 use super::recovery;
-use super::segment::{self, ScanEnd, Segment};
+use super::segment::{self, Damage, ScanEnd, Segment};
 use super::{FsyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::record::{Record, now_millis};
@@ -15,8 +16,12 @@ use std::time::Instant;
 /// The writer's side: the cross-process lock and sync bookkeeping.
 #[derive(Debug)]
 struct Writer {
-    /// Held for as long as this process writes the partition.
+    /// The partition's directory, locked for as long as this process
+    /// writes the partition (a lock on the directory itself cannot be
+    /// bypassed by deleting a file).
     _lock: File,
+    /// The acknowledged-end file ([`recovery::ACKED_FILE`]).
+    acked: File,
     last_sync: Instant,
     last_retention_check: Instant,
     dirty: bool,
@@ -35,6 +40,10 @@ pub(crate) struct Partition {
     config: TopicConfig,
     fsync: FsyncPolicy,
     segments: Vec<Segment>,
+    /// Offset ranges that no segment indexes and that cannot be served.
+    damage: Vec<Damage>,
+    /// Damaged ranges set aside: readers continue after them.
+    quarantined: Vec<Quarantined>,
     writer: Option<Writer>,
     /// Bytes of the sealed segments right after the last compaction.
     compacted_bytes: u64,
@@ -52,18 +61,75 @@ impl Partition {
         fsync: FsyncPolicy,
     ) -> Result<Partition> {
         std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-        let segments = recovery::open_segments(&dir, false, config.is_compacted())?;
-        Ok(Partition {
+        let opened = recovery::open_segments(&dir, false, config.is_compacted(), false)?;
+        let partition = Partition {
             topic: topic.to_owned(),
             id,
+            quarantined: quarantine::load(&dir)?,
             dir,
             config,
             fsync,
-            segments,
+            segments: opened.segments,
+            damage: opened.damage,
             writer: None,
             compacted_bytes: 0,
             clean_until: 0,
-        })
+        };
+        partition.report_damage();
+        Ok(partition)
+    }
+
+    /// Logs every damaged range that is not quarantined, at error level.
+    fn report_damage(&self) {
+        for d in self.damage() {
+            tracing::error!(
+                topic = %self.topic, partition = self.id, file = %d.file.display(),
+                position = d.position, from = d.from, to = d.to,
+                "damaged log data, kept in place and not served: {} (`tributary log verify` \
+                 reports it, `tributary log quarantine` sets it aside)",
+                d.reason
+            );
+        }
+    }
+
+    /// True when offsets `[from, to)` are quarantined.
+    fn is_quarantined(&self, from: u64, to: u64) -> bool {
+        self.quarantined
+            .iter()
+            .any(|q| q.from <= from && to <= q.to)
+    }
+
+    /// The quarantined ranges, in offset order.
+    pub(crate) fn quarantined(&self) -> &[Quarantined] {
+        &self.quarantined
+    }
+
+    /// Sets every damaged range aside (see [`quarantine`]): checks every
+    /// batch of every segment, copies what is damaged aside and lists it,
+    /// so that readers continue after it. Takes the writer lock. Returns
+    /// the ranges quarantined now.
+    pub(crate) fn quarantine(&mut self) -> Result<Vec<Quarantined>> {
+        self.become_writer()?;
+        let found = recovery::open_segments(&self.dir, false, self.config.is_compacted(), true)?;
+        let mut added = Vec::new();
+        for d in found.all_damage() {
+            if self.is_quarantined(d.from, d.to) {
+                continue;
+            }
+            self.quarantined = quarantine::add(&self.dir, &d)?;
+            tracing::warn!(
+                topic = %self.topic, partition = self.id, from = d.from, to = d.to,
+                "quarantined damaged records: readers continue after them"
+            );
+            if let Some(q) = self
+                .quarantined
+                .iter()
+                .find(|q| q.from == d.from && q.to == d.to)
+            {
+                added.push(q.clone());
+            }
+        }
+        Ok(added)
     }
 
     /// First offset still held.
@@ -71,9 +137,26 @@ impl Partition {
         self.segments.first().map_or(0, |s| s.base_offset)
     }
 
-    /// Offset the next record will get.
+    /// Offset the next record will get: after every record held, and after
+    /// every damaged range (offsets are never reused).
     pub(crate) fn end_offset(&self) -> u64 {
-        self.segments.last().map_or(0, |s| s.next_offset)
+        let held = self.segments.last().map_or(0, |s| s.next_offset);
+        self.damage.last().map_or(held, |d| d.to.max(held))
+    }
+
+    /// The damaged ranges found when the partition was opened (batches of
+    /// the active segment that fail their checksum, ranges no segment
+    /// holds) that are not quarantined, in offset order.
+    pub(crate) fn damage(&self) -> Vec<Damage> {
+        let mut all: Vec<Damage> = self
+            .segments
+            .iter()
+            .flat_map(|s| s.damaged.iter().cloned())
+            .chain(self.damage.iter().cloned())
+            .filter(|d| !self.is_quarantined(d.from, d.to))
+            .collect();
+        all.sort_by_key(|d| d.from);
+        all
     }
 
     /// Total bytes of the partition's segments.
@@ -86,22 +169,13 @@ impl Partition {
         self.writer.is_some()
     }
 
-    fn lock_path(&self) -> PathBuf {
-        self.dir.join(".lock")
-    }
-
     /// Takes the writer lock (once) and recovers the tail for writing.
     fn become_writer(&mut self) -> Result<()> {
         if self.writer.is_some() {
             return Ok(());
         }
-        let lock_path = self.lock_path();
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .ctx(|| format!("opening lock {}", lock_path.display()))?;
+        let lock_path = self.dir.clone();
+        let lock = File::open(&lock_path).ctx(|| format!("opening {}", lock_path.display()))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -116,13 +190,32 @@ impl Partition {
             }
         }
         // Reopen as the writer: this truncates a torn tail left by a crash.
-        self.segments = recovery::open_segments(&self.dir, true, self.config.is_compacted())?;
-        if self.segments.is_empty() {
+        let opened = recovery::open_segments(&self.dir, true, self.config.is_compacted(), false)?;
+        self.segments = opened.segments;
+        self.damage = opened.damage;
+        // After damage at the end, new records go to a new segment, at
+        // offsets past the damaged range.
+        let end = self.end_offset();
+        if self.segments.last().is_none_or(|s| s.next_offset < end) {
+            if !self.damage.is_empty() {
+                tracing::error!(
+                    topic = %self.topic, partition = self.id, next_offset = end,
+                    "the partition ends in damaged records; appending after them in a new segment"
+                );
+            }
             self.segments
-                .push(Segment::create(&self.dir, 0, self.config.is_compacted())?);
+                .push(Segment::create(&self.dir, end, self.config.is_compacted())?);
         }
+        let acked_path = self.dir.join(recovery::ACKED_FILE);
+        let acked = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&acked_path)
+            .ctx(|| format!("opening {}", acked_path.display()))?;
         self.writer = Some(Writer {
             _lock: lock,
+            acked,
             last_sync: Instant::now(),
             last_retention_check: Instant::now(),
             dirty: false,
@@ -192,11 +285,14 @@ impl Partition {
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
         };
-        if w.dirty
-            && self.fsync != FsyncPolicy::Never
-            && let Some(s) = self.segments.last()
-        {
-            s.sync()?;
+        if w.dirty {
+            if self.fsync != FsyncPolicy::Never
+                && let Some(s) = self.segments.last()
+            {
+                s.sync()?;
+            }
+            let end = self.segments.last().map_or(0, |s| s.next_offset);
+            recovery::write_acked(&w.acked, &self.dir.join(recovery::ACKED_FILE), end)?;
         }
         w.dirty = false;
         w.last_sync = Instant::now();
@@ -233,6 +329,8 @@ impl Partition {
             std::fs::remove_file(&seg.path)
                 .ctx(|| format!("deleting segment {}", seg.path.display()))?;
         }
+        let start = self.start_offset();
+        self.damage.retain(|d| d.to > start);
         Ok(())
     }
 
@@ -244,7 +342,7 @@ impl Partition {
         let mut pos = seg.base_offset;
         loop {
             chunk.clear();
-            seg.read(pos, 1 << 20, &mut chunk)?;
+            seg.read(pos, 1 << 20, &self.skip_ranges(), &mut chunk)?;
             let Some(last) = chunk.last() else {
                 return Ok(());
             };
@@ -453,17 +551,39 @@ impl Partition {
                 end,
             });
         }
+        // Readers continue after a quarantined range.
+        let mut offset = offset;
+        while let Some(q) = self
+            .quarantined
+            .iter()
+            .find(|q| q.from <= offset && offset < q.to)
+        {
+            offset = q.to;
+        }
+        if let Some(d) = self
+            .damage
+            .iter()
+            .find(|d| d.from <= offset && offset < d.to)
+        {
+            return Err(d.to_error());
+        }
+        let skip = self.skip_ranges();
         let i = self.segments.partition_point(|s| s.base_offset <= offset);
         let before = out.len();
         for seg in &self.segments[i.saturating_sub(1)..] {
             if seg.next_offset > offset {
-                seg.read(offset, max_bytes, out)?;
+                seg.read(offset, max_bytes, &skip, out)?;
                 if out.len() > before {
                     break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The quarantined ranges, as offset pairs, for segment reads to skip.
+    fn skip_ranges(&self) -> Vec<(u64, u64)> {
+        self.quarantined.iter().map(|q| (q.from, q.to)).collect()
     }
 
     /// First offset with timestamp `>= timestamp`, or the end offset.

@@ -1,25 +1,98 @@
-//! Opening a partition's segments after a clean stop or a crash.
+//! Opening a partition's segments after a clean stop or a crash: telling a
+//! torn tail, which is truncated, from damage, which is kept and reported.
 //!
-//! Only the last (active) segment can hold a torn write. It is scanned with
-//! every CRC checked; the scan stops at the last valid batch boundary. A
-//! writer then truncates the file there, syncs it and logs a warning naming
-//! the file and the byte position: the torn batch was never acknowledged, so
-//! nothing acknowledged is lost. A reader only stops there (the writer may
-//! still be writing that batch).
+//! A **torn tail** is what a crash in the middle of a write leaves at the
+//! end of the active segment: a header cut short, or a batch that runs past
+//! the end of the file, beyond every record the partition acknowledged (see
+//! [`read_acked`]). A writer truncates it, syncs, and logs a warning naming
+//! the file and the byte position; nothing acknowledged is lost. A reader
+//! only stops there (the writer may still be writing that batch).
 //!
-//! Damage that is not a tail is corruption, and a clear error: a batch with a
-//! bad CRC followed by more data in the active segment, or a sealed segment
-//! that does not end exactly where the next one begins. Sealed segments are
-//! indexed from their headers and their CRCs are checked on every read, so a
-//! flipped byte in old data is reported when read, never served.
+//! Everything else is **damage**, never truncated: a complete batch whose
+//! checksum fails (it stays in place, indexed by its header, and reading it
+//! is an error naming file, position and offsets), bytes that do not parse
+//! as a batch, acknowledged records cut off the end of the file, or a
+//! segment file missing between two others. Offsets past damage are never
+//! reused: a writer continues in a new segment after the damaged range, so
+//! a consumer whose position is past it never skips new records.
 
-use super::segment::{self, ScanEnd, Segment};
+use super::segment::{self, Damage, ScanEnd, Segment};
 use crate::error::{Error, IoContext, Result};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+/// Name of the file, in a partition's directory, that holds the offset
+/// after the last record the writer synced: what the partition has
+/// acknowledged.
+pub(crate) const ACKED_FILE: &str = "acked";
+
+/// The offset after the last acknowledged record, if the partition was
+/// ever synced. The writer updates it after each sync of the data; it is
+/// not synced itself, so after a machine crash it may lag behind (never run
+/// ahead of) the data.
+pub(crate) fn read_acked(dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(ACKED_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+            Ok(b) => Ok(Some(u64::from_le_bytes(b))),
+            Err(_) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    "acknowledged-offset file is damaged; torn tails cannot be told from lost \
+                     records until the next sync"
+                );
+                Ok(None)
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Records `end` as the partition's acknowledged end (in a file the writer
+/// keeps open).
+pub(crate) fn write_acked(file: &std::fs::File, path: &Path, end: u64) -> Result<()> {
+    file.write_all_at(&end.to_le_bytes(), 0)
+        .ctx(|| format!("writing {}", path.display()))
+}
+
+/// A partition's segments as found on disk, with the ranges of offsets
+/// they cannot serve.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) segments: Vec<Segment>,
+    /// Offset ranges no segment indexes (unparseable bytes, lost records),
+    /// in offset order. Damaged batches that are indexed are in their
+    /// segment's `damaged`.
+    pub(crate) damage: Vec<Damage>,
+}
+
+impl Opened {
+    /// Every damaged range, indexed or not, in offset order.
+    pub(crate) fn all_damage(&self) -> Vec<Damage> {
+        let mut all: Vec<Damage> = self
+            .segments
+            .iter()
+            .flat_map(|s| s.damaged.iter().cloned())
+            .chain(self.damage.iter().cloned())
+            .collect();
+        all.sort_by_key(|d| d.from);
+        all
+    }
+}
+
 /// Opens every segment in `dir`, in offset order. With `writer`, a torn tail
-/// is truncated; otherwise it is left alone and not served.
-pub(crate) fn open_segments(dir: &Path, writer: bool, allow_gaps: bool) -> Result<Vec<Segment>> {
+/// is truncated; otherwise it is left alone and not served. The active
+/// segment's checksums are all checked, and with `verify_all` every
+/// segment's (otherwise sealed segments are indexed from their headers, and
+/// their checksums checked as they are read).
+pub(crate) fn open_segments(
+    dir: &Path,
+    writer: bool,
+    allow_gaps: bool,
+    verify_all: bool,
+) -> Result<Opened> {
+    let acked = read_acked(dir)?;
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
@@ -33,50 +106,89 @@ pub(crate) fn open_segments(dir: &Path, writer: bool, allow_gaps: bool) -> Resul
     }
     bases.sort_unstable();
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+    let mut damage: Vec<Damage> = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
         let last = i + 1 == bases.len();
         let path = dir.join(segment::file_name(base));
-        if let Some(prev) = segments.last()
-            && (prev.next_offset > base || (!allow_gaps && prev.next_offset != base))
-        {
-            return Err(Error::Corrupt {
-                file: prev.path.clone(),
-                position: prev.size,
-                reason: format!(
-                    "segment ends at offset {} but the next segment starts at {base}",
-                    prev.next_offset
-                ),
-            });
+        if let Some(prev) = segments.last() {
+            if prev.next_offset > base {
+                return Err(Error::Corrupt {
+                    file: prev.path.clone(),
+                    position: prev.size,
+                    reason: format!(
+                        "segment ends at offset {} but the next segment starts at {base}",
+                        prev.next_offset
+                    ),
+                });
+            }
+            match damage.last_mut() {
+                // Damage at the end of the previous segment reaches the next one.
+                Some(d) if d.file == prev.path => d.to = base,
+                _ if !allow_gaps && prev.next_offset < base => damage.push(Damage {
+                    file: prev.path.clone(),
+                    position: prev.size,
+                    from: prev.next_offset,
+                    to: base,
+                    reason: "no segment holds these records (a segment file is missing)".into(),
+                }),
+                _ => {}
+            }
         }
-        let (mut seg, end) = Segment::open(path, base, writer && last, last, allow_gaps)?;
-        match end {
-            ScanEnd::Clean => {}
-            ScanEnd::Invalid {
-                position,
-                reason,
-                tail,
-            } if last && tail => {
+        let (mut seg, end) =
+            Segment::open(path, base, writer && last, last || verify_all, allow_gaps)?;
+        if let ScanEnd::Invalid {
+            position,
+            reason,
+            tail,
+        } = end
+        {
+            let unacknowledged = acked.is_none_or(|a| seg.next_offset >= a);
+            if last && tail && unacknowledged {
                 if writer {
                     tracing::warn!(
                         file = %seg.path.display(),
                         position,
                         next_offset = seg.next_offset,
-                        "truncating torn tail of segment: {reason}"
+                        "truncating torn tail of segment (a write cut short, never \
+                         acknowledged): {reason}"
                     );
                     seg.truncate(position)?;
                 }
-            }
-            ScanEnd::Invalid {
-                position, reason, ..
-            } => {
-                return Err(Error::Corrupt {
+            } else {
+                // At least one record is in the bytes that do not parse; the
+                // next segment, or the acknowledged end, says how many.
+                let to = (seg.next_offset + 1).max(acked.unwrap_or(0));
+                damage.push(Damage {
                     file: seg.path.clone(),
                     position,
+                    from: seg.next_offset,
+                    to,
                     reason,
                 });
             }
         }
         segments.push(seg);
     }
-    Ok(segments)
+    let end = damage
+        .last()
+        .map(|d| d.to)
+        .into_iter()
+        .chain(segments.last().map(|s| s.next_offset))
+        .max()
+        .unwrap_or(0);
+    if let Some(a) = acked
+        && a > end
+    {
+        let (file, position) = segments
+            .last()
+            .map_or((dir.to_owned(), 0), |s| (s.path.clone(), s.size));
+        damage.push(Damage {
+            file,
+            position,
+            from: end,
+            to: a,
+            reason: format!("{} acknowledged records are missing", a - end),
+        });
+    }
+    Ok(Opened { segments, damage })
 }

@@ -28,6 +28,37 @@ struct IndexEntry {
     max_ts_before: i64,
 }
 
+/// Records a partition cannot serve: their bytes fail their checksum, do
+/// not parse, or are gone. Never truncated away; reading them is an error
+/// naming the file, the byte position and the offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The file holding the damaged bytes (or that ends where they are missing).
+    pub file: PathBuf,
+    /// Byte position of the damage in the file.
+    pub position: u64,
+    /// First offset affected.
+    pub from: u64,
+    /// Offset after the last one affected.
+    pub to: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Damage {
+    /// The error a read of the damaged records gets.
+    pub fn to_error(&self) -> Error {
+        Error::Corrupt {
+            file: self.file.clone(),
+            position: self.position,
+            reason: format!(
+                "records {}..{} cannot be served: {}",
+                self.from, self.to, self.reason
+            ),
+        }
+    }
+}
+
 /// The outcome of scanning a segment's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ScanEnd {
@@ -39,8 +70,10 @@ pub(crate) enum ScanEnd {
         position: u64,
         /// Why it is invalid.
         reason: String,
-        /// True when the invalid bytes are the file's tail (a torn write);
-        /// false when a batch with a bad CRC is followed by more data.
+        /// True when the invalid bytes are the file's tail as a torn write
+        /// leaves it: a header cut short, or a batch that runs past the
+        /// end of the file. A complete batch whose checksum fails is
+        /// damage, not a torn write (and does not stop the scan).
         tail: bool,
     },
 }
@@ -61,6 +94,9 @@ pub(crate) struct Segment {
     last_indexed_position: u64,
     /// Compacted topics have gaps between batches' offsets.
     allow_gaps: bool,
+    /// Complete batches whose checksum failed when the segment was scanned
+    /// (reading them is an error).
+    pub(crate) damaged: Vec<Damage>,
 }
 
 /// File name of the segment starting at `base_offset`.
@@ -101,6 +137,7 @@ impl Segment {
             index: Vec::new(),
             last_indexed_position: 0,
             allow_gaps,
+            damaged: Vec::new(),
         }
     }
 
@@ -169,14 +206,32 @@ impl Segment {
                         "batch base offset {} where {} was expected",
                         header.base_offset, self.next_offset
                     ),
-                    end == file_len,
+                    false,
                 ));
             }
             if verify {
                 batch_buf.resize(header.len as usize, 0);
                 self.read_exact_at(&mut batch_buf, position)?;
                 if let Err(e) = format::verify(&batch_buf) {
-                    return Ok(invalid(e.to_string(), end == file_len));
+                    // A complete batch that fails its checksum: damage. With
+                    // a header that holds together, its offsets and length
+                    // are known: it stays in place (reading it is an error)
+                    // and the scan goes on after it.
+                    let count_fits = if self.allow_gaps {
+                        header.last_offset_delta < format::MAX_BATCH_LEN
+                    } else {
+                        u64::from(header.last_offset_delta) + 1 == u64::from(header.count)
+                    };
+                    if !count_fits {
+                        return Ok(invalid(format!("{e}, and its header is damaged"), false));
+                    }
+                    self.damaged.push(Damage {
+                        file: self.path.clone(),
+                        position,
+                        from: header.base_offset,
+                        to: header.next_offset(),
+                        reason: e.to_string(),
+                    });
                 }
             }
             self.note_batch(&header, position);
@@ -244,6 +299,18 @@ impl Segment {
         }
     }
 
+    /// The error for the batch at `position` failing its checksum.
+    fn damaged_batch(&self, position: u64, h: &BatchHeader, e: FormatError) -> Error {
+        Damage {
+            file: self.path.clone(),
+            position,
+            from: h.base_offset,
+            to: h.next_offset(),
+            reason: e.to_string(),
+        }
+        .to_error()
+    }
+
     /// Index entry to start reading from to find `offset`.
     fn entry_for_offset(&self, offset: u64) -> Option<IndexEntry> {
         // Before the first batch (a compacted segment may start with a gap
@@ -253,8 +320,22 @@ impl Segment {
     }
 
     /// Reads records with offsets `>= offset`, whole batches, until about
-    /// `max_bytes` were read (at least one batch). Every batch's CRC is checked.
-    pub(crate) fn read(&self, offset: u64, max_bytes: usize, out: &mut Vec<Record>) -> Result<()> {
+    /// `max_bytes` were read (at least one batch). Every batch's CRC is
+    /// checked: a batch that fails it is an error when it is the first one
+    /// read, and otherwise ends the read before it (the next read starting
+    /// there gets the error). Batches within the `skip` ranges (quarantined
+    /// damage) are passed over unread.
+    pub(crate) fn read(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        skip: &[(u64, u64)],
+        out: &mut Vec<Record>,
+    ) -> Result<()> {
+        let skipped = |h: &BatchHeader| {
+            skip.iter()
+                .any(|&(from, to)| from <= h.base_offset && h.next_offset() <= to)
+        };
         let Some(entry) = self.entry_for_offset(offset.max(self.base_offset)) else {
             return Ok(());
         };
@@ -264,7 +345,7 @@ impl Segment {
         while position < self.size {
             self.read_exact_at(&mut header_buf, position)?;
             let h = BatchHeader::parse(&header_buf).map_err(|e| self.corrupt(position, e))?;
-            if h.next_offset() > offset {
+            if h.next_offset() > offset && !skipped(&h) {
                 break;
             }
             position += u64::from(h.len);
@@ -285,18 +366,33 @@ impl Segment {
             self.read_exact_at(&mut buf[old..old + more], position + old as u64)?;
         }
         let chunk = Bytes::from(buf);
+        let before = out.len();
         let mut at = 0usize;
         while at + HEADER_LEN <= chunk.len() {
-            let h = BatchHeader::parse(&chunk[at..])
-                .map_err(|e| self.corrupt(position + at as u64, e))?;
+            let h = match BatchHeader::parse(&chunk[at..]) {
+                Ok(h) => h,
+                Err(_) if out.len() > before => break,
+                Err(e) => return Err(self.corrupt(position + at as u64, e)),
+            };
             let end = at + h.len as usize;
             if end > chunk.len() {
                 break;
             }
+            if skipped(&h) {
+                at = end;
+                continue;
+            }
             let batch = chunk.slice(at..end);
-            format::verify(&batch).map_err(|e| self.corrupt(position + at as u64, e))?;
-            format::decode_records(&batch, offset, out)
-                .map_err(|e| self.corrupt(position + at as u64, e))?;
+            let batch_start = out.len();
+            let decoded =
+                format::verify(&batch).and_then(|()| format::decode_records(&batch, offset, out));
+            if let Err(e) = decoded {
+                out.truncate(batch_start);
+                if batch_start > before {
+                    break;
+                }
+                return Err(self.damaged_batch(position + at as u64, &h, e));
+            }
             at = end;
         }
         Ok(())
@@ -318,7 +414,7 @@ impl Segment {
                 let mut buf = vec![0u8; h.len as usize];
                 self.read_exact_at(&mut buf, position)?;
                 let batch = Bytes::from(buf);
-                format::verify(&batch).map_err(|e| self.corrupt(position, e))?;
+                format::verify(&batch).map_err(|e| self.damaged_batch(position, &h, e))?;
                 let mut records = Vec::new();
                 format::decode_records(&batch, 0, &mut records)
                     .map_err(|e| self.corrupt(position, e))?;

@@ -124,6 +124,22 @@ impl<K, V, P: Processor<K, V> + ?Sized> Processor<K, V> for Shared<P> {
     }
 }
 
+/// Marks the records passing through a node's processor as being in that
+/// node (for errors and panics to name it), and restores the caller's
+/// node when it returns.
+pub(crate) struct Tracked<K, V> {
+    pub(crate) node: usize,
+    pub(crate) inner: Box<dyn Processor<K, V>>,
+}
+
+impl<K, V> Processor<K, V> for Tracked<K, V> {
+    fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        let caller = std::mem::replace(&mut ctx.node, self.node);
+        self.inner.process(ctx, key, value);
+        ctx.node = caller;
+    }
+}
+
 /// A generic operator: `body` gets each record and the next processor.
 pub(crate) struct Op<B, K2, V2> {
     pub(crate) body: Arc<B>,
@@ -154,8 +170,10 @@ pub(crate) struct TaskInit<'a> {
     pub(crate) state: Option<&'a std::sync::Arc<dyn tributary_state::StateBackend>>,
     /// The task's stores, created by the operators that use them.
     pub(crate) stores: crate::store::Registry,
-    /// Operators to call when time passes.
-    pub(crate) timers: Vec<Arc<Mutex<dyn clock::TimeDriven>>>,
+    /// Operators to call when time passes, with their nodes.
+    pub(crate) timers: Vec<(usize, Arc<Mutex<dyn clock::TimeDriven>>)>,
+    /// The node whose processor is being created.
+    pub(crate) node: usize,
     /// Operators with several inputs, by node, so that each input's
     /// factory finds the one instance of the task.
     pub(crate) shared: HashMap<usize, Arc<dyn std::any::Any + Send + Sync>>,
@@ -198,7 +216,7 @@ impl TaskInit<'_> {
     /// Registers an operator to be called when the watermark moves and on
     /// every poll.
     pub(crate) fn on_time(&mut self, op: Arc<Mutex<dyn clock::TimeDriven>>) {
-        self.timers.push(op);
+        self.timers.push((self.node, op));
     }
 
     pub(crate) fn output(&mut self, topic: &str) -> Result<usize> {
@@ -235,6 +253,8 @@ pub(crate) struct Ctx {
     pub(crate) input_topics: Vec<String>,
     /// Offset of the record in its input.
     pub(crate) offset: u64,
+    /// The node whose processor the record is in (see [`Tracked`]).
+    pub(crate) node: usize,
     /// The task's event-time clock.
     pub(crate) clock: clock::Clock,
     /// Wall-clock time of the current poll, in ms since the epoch.
@@ -255,6 +275,7 @@ impl Ctx {
             input: 0,
             input_topics: Vec::new(),
             offset: 0,
+            node: 0,
             clock,
             now: 0,
             late: late::LateRecords::default(),

@@ -1,6 +1,6 @@
 //! The application handle: checks, task creation, threads.
 
-use super::config::{Config, OnDecodeError};
+use super::config::{Config, OnDecodeError, OnProcessingError};
 use super::shutdown::{self, Shared};
 use super::task::{Task, TaskId, TaskSettings};
 use super::worker;
@@ -210,7 +210,9 @@ impl App {
             Some(open_state(&stores)?)
         };
         let mut config = config;
-        if config.on_decode_error == OnDecodeError::DeadLetter {
+        if config.on_decode_error == OnDecodeError::DeadLetter
+            || config.on_processing_error == OnProcessingError::DeadLetter
+        {
             let dlq = config
                 .dead_letter_topic
                 .clone()
@@ -317,6 +319,8 @@ impl App {
             app: self.group.clone(),
             offset_reset: self.config.offset_reset,
             on_decode_error: self.config.on_decode_error,
+            on_processing_error: self.config.on_processing_error,
+            node_names: Arc::new(self.topology.node_names()),
             dead_letter_topic: self.config.dead_letter_topic.clone(),
             fetch_max_bytes: self.config.fetch_max_bytes,
             max_poll_records: self.config.max_poll_records,

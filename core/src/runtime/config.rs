@@ -14,6 +14,24 @@ pub enum OnDecodeError {
     Fail,
 }
 
+/// What to do when user code (an operator's function or a codec) panics
+/// on a record, as Kafka Streams' processing-exception handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnProcessingError {
+    /// Stop the application with an error naming the task, the operator
+    /// and the record (the default). The task that failed does not commit,
+    /// so the record is processed again on the next start; every other
+    /// task commits what it has processed.
+    #[default]
+    Fail,
+    /// Write the input record, bytes intact, to the dead-letter topic with
+    /// the panic message, the operator and the task in headers, and go on.
+    /// Outputs and state changes the record made before the panic stay.
+    /// A panic while timers fire (no input record to blame) still stops
+    /// the application.
+    DeadLetter,
+}
+
 /// Where a group starts reading a partition it has no position for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OffsetReset {
@@ -63,8 +81,12 @@ impl std::str::FromStr for Until {
 
 /// Headers set on dead-lettered records.
 pub mod dead_letter_headers {
-    /// Why the record could not be decoded.
+    /// Why the record could not be decoded, or the panic it caused.
     pub const ERROR: &str = "tributary.error";
+    /// The operator that panicked on it (processing errors only).
+    pub const OPERATOR: &str = "tributary.operator";
+    /// The task that processed it (processing errors only).
+    pub const TASK: &str = "tributary.task";
     /// The topic it was read from.
     pub const TOPIC: &str = "tributary.source.topic";
     /// The partition it was read from (decimal).
@@ -84,6 +106,8 @@ pub struct Config {
     pub commit_interval: Duration,
     /// Policy for undecodable records.
     pub on_decode_error: OnDecodeError,
+    /// Policy for panics in user code.
+    pub on_processing_error: OnProcessingError,
     /// Dead-letter topic; defaults to `<application>-dlq`.
     pub dead_letter_topic: Option<String>,
     /// Start position of partitions without a committed position.
@@ -134,6 +158,7 @@ impl Default for Config {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             commit_interval: Duration::from_secs(1),
             on_decode_error: OnDecodeError::default(),
+            on_processing_error: OnProcessingError::default(),
             dead_letter_topic: None,
             offset_reset: OffsetReset::default(),
             fetch_max_bytes: 1 << 20,

@@ -23,6 +23,7 @@
 mod alignment;
 mod app;
 mod config;
+mod panics;
 mod reset;
 mod shutdown;
 pub(crate) mod task;
@@ -31,6 +32,8 @@ pub(crate) mod worker;
 
 pub use app::{App, RunningApp, Stats};
 pub(crate) use app::{Globals, millis};
-pub use config::{Config, OffsetReset, OnDecodeError, Until, dead_letter_headers};
+pub use config::{
+    Config, OffsetReset, OnDecodeError, OnProcessingError, Until, dead_letter_headers,
+};
 pub use reset::{ReplayFrom, ResetReport, is_internal_topic, reset_application};
 pub use task::TaskId;

@@ -8,9 +8,9 @@
 //! are synced, which gives at-least-once delivery.
 
 use super::alignment::Alignment;
-use super::config::{OnDecodeError, dead_letter_headers as dlh};
+use super::config::{OnDecodeError, OnProcessingError, dead_letter_headers as dlh};
+use super::panics::{self, Panic};
 use super::watermarks::Announcement;
-use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
@@ -47,6 +47,9 @@ pub(crate) struct TaskSettings {
     pub(crate) app: String,
     pub(crate) offset_reset: super::config::OffsetReset,
     pub(crate) on_decode_error: OnDecodeError,
+    pub(crate) on_processing_error: OnProcessingError,
+    /// Every node's name, by node index (errors name the operator).
+    pub(crate) node_names: Arc<Vec<String>>,
     pub(crate) dead_letter_topic: Option<String>,
     pub(crate) fetch_max_bytes: usize,
     pub(crate) max_poll_records: usize,
@@ -78,6 +81,8 @@ struct Input {
     buffer: Vec<Record>,
     cursor: usize,
     source: Box<dyn SourceProcessor>,
+    /// The source's node.
+    node: usize,
     /// Wall-clock time since which the input has had nothing to read.
     empty_since: Option<i64>,
     kind: InputKind,
@@ -103,8 +108,8 @@ pub(crate) struct Task {
     changelog: BatchBuilder,
     /// Largest timestamp processed (stamps changelog records).
     max_timestamp: i64,
-    /// Operators called when time passes.
-    timers: Vec<Arc<std::sync::Mutex<dyn TimeDriven>>>,
+    /// Operators called when time passes, with their nodes.
+    timers: Vec<(usize, Arc<std::sync::Mutex<dyn TimeDriven>>)>,
     /// Watermark the timers were last called at.
     timers_at: i64,
     /// Changelog records replayed when the task started.
@@ -125,6 +130,10 @@ pub(crate) struct Task {
     alignment: Option<Arc<Alignment>>,
     /// True when the last poll waited for slower siblings.
     pub(crate) held_back: bool,
+    /// True once processing failed part-way (a panic, an undecodable
+    /// record, a failed append): the task's outputs and state may hold part
+    /// of a record's effects, so it must not commit.
+    pub(crate) broken: bool,
 }
 
 impl std::fmt::Debug for Task {
@@ -151,6 +160,7 @@ impl Task {
         state: Option<&Arc<dyn StateBackend>>,
         alignments: &Alignments,
     ) -> Result<Task> {
+        panics::install_hook();
         let mut init = TaskInit {
             partition: id.partition,
             partitions,
@@ -158,6 +168,7 @@ impl Task {
             state,
             stores: crate::store::Registry::new(settings.store_cache_memory),
             timers: Vec::new(),
+            node: 0,
             shared: HashMap::new(),
         };
         let mut sourced = Vec::new();
@@ -166,7 +177,8 @@ impl Task {
                 continue;
             }
             let source = (s.factory)(&mut init)?;
-            sourced.push((TopicPartition::new(s.topic.clone(), id.partition), source));
+            let tp = TopicPartition::new(s.topic.clone(), id.partition);
+            sourced.push((tp, s.node, source));
         }
         let stores = std::mem::take(&mut init.stores.stores);
         let mut restored = 0;
@@ -184,20 +196,19 @@ impl Task {
             recovered = prepared.positions;
         }
         let mut inputs = Vec::new();
-        for (tp, source) in sourced {
+        for (tp, node, source) in sourced {
             let from_state = recovered
                 .as_ref()
                 .and_then(|r| r.iter().find(|(t, _)| *t == tp))
                 .map(|(_, o)| *o);
+            let (start, end) = log.offsets(&tp.topic, tp.partition)?;
             let position = match from_state.or_else(|| committed.get(&tp).copied()) {
+                Some(o) if o > end => return Err(past_end(&settings.app, &tp, o, end)),
                 Some(o) => o,
-                None => {
-                    let (start, end) = log.offsets(&tp.topic, tp.partition)?;
-                    match settings.offset_reset {
-                        super::config::OffsetReset::Earliest => start,
-                        super::config::OffsetReset::Latest => end,
-                    }
-                }
+                None => match settings.offset_reset {
+                    super::config::OffsetReset::Earliest => start,
+                    super::config::OffsetReset::Latest => end,
+                },
             };
             let kind = match settings.writers.get(&tp.topic) {
                 Some(&n) => InputKind::Writers(n),
@@ -210,13 +221,16 @@ impl Task {
                 buffer: Vec::new(),
                 cursor: 0,
                 source,
+                node,
                 empty_since: None,
                 kind,
                 end: None,
             });
         }
-        let dead_letter_slot = match (&settings.on_decode_error, &settings.dead_letter_topic) {
-            (OnDecodeError::DeadLetter, Some(t)) => Some(init.output(t)?),
+        let dead_letters = settings.on_decode_error == OnDecodeError::DeadLetter
+            || settings.on_processing_error == OnProcessingError::DeadLetter;
+        let dead_letter_slot = match &settings.dead_letter_topic {
+            Some(t) if dead_letters => Some(init.output(t)?),
             _ => None,
         };
         let kinds: Vec<InputKind> = inputs.iter().map(|i| i.kind).collect();
@@ -269,6 +283,7 @@ impl Task {
             announced: None,
             announce_due: false,
             held_back: false,
+            broken: false,
         })
     }
 
@@ -282,12 +297,23 @@ impl Task {
     /// outputs (with the task's watermark announcements). Returns the
     /// number of records handled, watermark announcements included: zero
     /// means there was nothing to do.
+    ///
+    /// A failure while fetching leaves the task as it was (it may still
+    /// commit what it processed before); a failure while processing marks
+    /// it [`broken`](Self::broken).
     pub(crate) fn poll(&mut self, log: &dyn Log, now: i64) -> Result<usize> {
         self.ctx.now = now;
         for i in 0..self.inputs.len() {
             self.fetch(log, i, now)?;
         }
-        self.fire_timers();
+        let processed = self.process(log);
+        self.broken |= processed.is_err();
+        processed
+    }
+
+    /// Processes the fetched records (see [`poll`](Self::poll)).
+    fn process(&mut self, log: &dyn Log) -> Result<usize> {
+        self.fire_timers()?;
         let mut n = 0;
         let mut records = 0;
         let wm = self.ctx.clock.watermark();
@@ -332,20 +358,27 @@ impl Task {
                         "{e}; ignored"
                     ),
                 }
-                self.fire_timers();
+                self.fire_timers()?;
                 continue;
             }
             records += 1;
             self.max_timestamp = self.max_timestamp.max(record.timestamp);
             self.ctx.input = i;
             self.ctx.offset = record.offset;
-            if let Err(e) = input.source.process(&mut self.ctx, record) {
-                match self.dead_letter_slot {
-                    Some(slot) => {
-                        dead_letter(&mut self.ctx, slot, &input.tp, record, &e);
+            self.ctx.node = input.node;
+            let ctx = &mut self.ctx;
+            match panics::catch(|| input.source.process(ctx, record)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => match self.dead_letter_slot {
+                    Some(slot) if self.settings.on_decode_error == OnDecodeError::DeadLetter => {
+                        tracing::warn!(
+                            input = %input.tp, offset = record.offset, error = %e,
+                            "record sent to the dead-letter topic"
+                        );
+                        dead_letter(&mut self.ctx, slot, &input.tp, record, &e.to_string(), &[]);
                         self.dead_lettered += 1;
                     }
-                    None => {
+                    _ => {
                         return Err(Error::Decode {
                             topic: input.tp.topic.clone(),
                             partition: input.tp.partition,
@@ -353,15 +386,50 @@ impl Task {
                             source: e,
                         });
                     }
+                },
+                Err(Panic(message)) => {
+                    let operator = &self.settings.node_names[self.ctx.node];
+                    let during = format!(
+                        "on record {}/{}@{}",
+                        input.tp.topic, input.tp.partition, record.offset
+                    );
+                    match self.dead_letter_slot {
+                        Some(slot)
+                            if self.settings.on_processing_error
+                                == OnProcessingError::DeadLetter =>
+                        {
+                            tracing::error!(
+                                task = %self.id, operator = %operator, input = %input.tp,
+                                offset = record.offset,
+                                "user code panicked ({message}); record sent to the dead-letter topic"
+                            );
+                            let task = self.id.to_string();
+                            let extra = [(dlh::OPERATOR, operator.as_str()), (dlh::TASK, &task)];
+                            dead_letter(&mut self.ctx, slot, &input.tp, record, &message, &extra);
+                            self.dead_lettered += 1;
+                        }
+                        _ => {
+                            return Err(Error::UserCodePanicked {
+                                task: self.id.to_string(),
+                                operator: operator.clone(),
+                                during,
+                                message,
+                            });
+                        }
+                    }
                 }
             }
-            self.fire_timers();
+            self.fire_timers()?;
             if let Some(e) = self.ctx.error.take() {
                 return Err(e);
             }
         }
-        for t in &self.timers {
-            lock(t).on_wall_clock(&mut self.ctx);
+        for (node, t) in &self.timers {
+            self.ctx.node = *node;
+            let ctx = &mut self.ctx;
+            if let Err(Panic(message)) = panics::catch(|| lock(t).on_wall_clock(ctx)) {
+                return Err(self.panicked_in_timers(message, "firing wall-clock timers".into()));
+            }
         }
         if let Some(e) = self.ctx.error.take() {
             return Err(e);
@@ -415,6 +483,9 @@ impl Task {
                     &mut input.buffer,
                 )?;
             }
+            Err(Error::OffsetOutOfRange { end, .. }) if input.position > end => {
+                return Err(past_end(&self.settings.app, &input.tp, input.position, end));
+            }
             r => r?,
         }
         if let Some(end) = input.end {
@@ -438,13 +509,30 @@ impl Task {
     }
 
     /// Calls the time-driven operators if the watermark moved.
-    fn fire_timers(&mut self) {
+    fn fire_timers(&mut self) -> Result<()> {
         let wm = self.ctx.clock.watermark();
         if wm > self.timers_at {
             self.timers_at = wm;
-            for t in &self.timers {
-                lock(t).on_watermark(&mut self.ctx);
+            for (node, t) in &self.timers {
+                self.ctx.node = *node;
+                let ctx = &mut self.ctx;
+                if let Err(Panic(message)) = panics::catch(|| lock(t).on_watermark(ctx)) {
+                    let during = format!("firing event-time timers at watermark {wm}");
+                    return Err(self.panicked_in_timers(message, during));
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// The error for a panic while timers fired (always fatal: there is no
+    /// input record to send to the dead-letter topic).
+    fn panicked_in_timers(&self, message: String, during: String) -> Error {
+        Error::UserCodePanicked {
+            task: self.id.to_string(),
+            operator: self.settings.node_names[self.ctx.node].clone(),
+            during,
+            message,
         }
     }
 
@@ -587,15 +675,39 @@ impl Task {
     }
 }
 
+/// The error (logged) for a position past the end of its partition.
+fn past_end(group: &str, tp: &TopicPartition, position: u64, end: u64) -> Error {
+    let e = Error::PositionPastEnd {
+        group: group.to_owned(),
+        topic: tp.topic.clone(),
+        partition: tp.partition,
+        position,
+        end,
+    };
+    tracing::error!(input = %tp, position, end, "{e}");
+    e
+}
+
 /// Meta key of a task's event-time clock.
 fn clock_key(task: TaskId) -> String {
     format!("clock/{task}")
 }
 
-fn dead_letter(ctx: &mut Ctx, slot: usize, tp: &TopicPartition, record: &Record, e: &CodecError) {
-    tracing::warn!(input = %tp, offset = record.offset, error = %e, "record sent to the dead-letter topic");
+/// Writes `record`, bytes intact, to the dead-letter topic, with `error`,
+/// where it came from and the `extra` headers.
+fn dead_letter(
+    ctx: &mut Ctx,
+    slot: usize,
+    tp: &TopicPartition,
+    record: &Record,
+    error: &str,
+    extra: &[(&str, &str)],
+) {
     let mut headers = record.headers.clone();
-    headers.push(Header::new(dlh::ERROR, e.to_string()));
+    headers.push(Header::new(dlh::ERROR, error.to_owned()));
+    for (name, value) in extra {
+        headers.push(Header::new(*name, value.to_string()));
+    }
     headers.push(Header::new(dlh::TOPIC, tp.topic.clone()));
     headers.push(Header::new(dlh::PARTITION, tp.partition.to_string()));
     headers.push(Header::new(dlh::OFFSET, record.offset.to_string()));

@@ -5,6 +5,14 @@
 //! backs off (1 ms doubling to 20 ms) so that an idle application costs
 //! nothing and a busy one never sleeps. Every `commit_interval`, and when it
 //! stops, it commits: outputs synced first, then positions stored.
+//!
+//! When a task fails (an error, or a panic in user code that the
+//! application is configured to stop on), the worker commits its other
+//! tasks, and the failed one too if it failed before processing anything
+//! of the records it fetched (a damaged input: it commits up to the
+//! damage), but not if it failed part-way through a record (its next start
+//! processes that record again); then it stops the application. A worker thread that panics
+//! outside user code stops the application too, logged at error level.
 
 use super::shutdown::Shared;
 use super::task::Task;
@@ -27,6 +35,10 @@ pub(crate) fn run(
     commit_interval: Duration,
     shared: Arc<Shared>,
 ) -> Result<()> {
+    let _stop_on_panic = StopOnPanic {
+        worker: index,
+        shared: Arc::clone(&shared),
+    };
     let status = &shared.workers[index];
     status
         .restored
@@ -34,6 +46,7 @@ pub(crate) fn run(
     let mut last_commit = Instant::now();
     let mut backoff = Duration::ZERO;
     let mut draining = false;
+    let mut failed = None;
     let result = (|| -> Result<()> {
         while !shared.stopping.load(Ordering::Acquire) {
             if !draining && let Some(ends) = shared.drain_request() {
@@ -47,8 +60,14 @@ pub(crate) fn run(
                 g.poll(log.as_ref())?;
             }
             let before: u64 = tasks.iter().map(|t| t.records_in).sum();
-            for task in &mut tasks {
-                work += task.poll(log.as_ref(), crate::now_millis())?;
+            for (i, task) in tasks.iter_mut().enumerate() {
+                match task.poll(log.as_ref(), crate::now_millis()) {
+                    Ok(n) => work += n,
+                    Err(e) => {
+                        failed = Some(i);
+                        return Err(e);
+                    }
+                }
             }
             let after: u64 = tasks.iter().map(|t| t.records_in).sum();
             status
@@ -91,9 +110,44 @@ pub(crate) fn run(
     match result {
         Ok(()) => commit(&mut tasks, log.as_ref(), &group),
         Err(e) => {
-            tracing::error!(worker = index, error = %e, "worker failed; stopping the application");
             shared.stopping.store(true, Ordering::Release);
+            let task = failed.map(|i| tasks[i].id.to_string());
+            if let Some(i) = failed
+                && tasks[i].broken
+            {
+                tasks.remove(i);
+            }
+            tracing::error!(
+                worker = index, task, error = %e,
+                "task failed; stopping the application (its other tasks commit first)"
+            );
+            if failed.is_some()
+                && let Err(c) = commit(&mut tasks, log.as_ref(), &group)
+            {
+                tracing::error!(worker = index, error = %c, "committing the other tasks failed");
+            }
             Err(e)
+        }
+    }
+}
+
+/// Stops the application if the worker thread unwinds from a panic that
+/// was not caught around user code (a bug of ours): logged, and the other
+/// workers commit and stop instead of running on while this one's
+/// partitions stall.
+struct StopOnPanic {
+    worker: usize,
+    shared: Arc<Shared>,
+}
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                worker = self.worker,
+                "worker thread panicked; stopping the application"
+            );
+            self.shared.stopping.store(true, Ordering::Release);
         }
     }
 }

@@ -15,7 +15,12 @@
 //! - no checkpoint (state directory lost, or a new machine), or a checkpoint
 //!   past the end (the changelog was recreated): the store partition is
 //!   rebuilt from the changelog, and the input positions are taken from the
-//!   last marker, so that no input is counted twice.
+//!   last marker, so that no input is counted twice. They are stored with
+//!   the rebuilt state, so that the next start finds it current;
+//! - a checkpoint at the end but no input positions: the state was rebuilt
+//!   from a changelog that held no marker (the task never committed), or
+//!   the task never committed at all: the state is what the changelog
+//!   says, and the inputs start where the group's positions say.
 
 use super::bulk::BulkChanges;
 use super::{Registered, lock};
@@ -141,10 +146,25 @@ pub(crate) fn prepare(
                     )?;
                 }
             }
+            (Some(c), None) if c == end => {}
             (c, _) => {
-                if let Some(c) = c {
-                    tracing::warn!(store = %store.name, partition = p, checkpoint = c, end,
-                        "local state does not match its changelog; rebuilding it from the changelog");
+                match c {
+                    Some(c) if c > end => tracing::warn!(
+                        store = %store.name, partition = p, checkpoint = c, end,
+                        "the local state is ahead of its changelog (the changelog was deleted \
+                         or recreated); rebuilding the state from the changelog"
+                    ),
+                    Some(c) => tracing::warn!(
+                        store = %store.name, partition = p, checkpoint = c, end,
+                        "the local state has a changelog checkpoint but no input positions; \
+                         rebuilding it from the changelog"
+                    ),
+                    None if end > start => tracing::info!(
+                        store = %store.name, partition = p,
+                        "no local state for this store partition (a new or lost state \
+                         directory); restoring it from the changelog"
+                    ),
+                    None => {}
                 }
                 backend.drop_partition(store.id, p)?;
                 let (n, marker) = rebuild(
@@ -162,6 +182,13 @@ pub(crate) fn prepare(
             }
         }
         lock(&store.store).reset_cache();
+    }
+    if local.is_none()
+        && let Some(positions) = &prepared.positions
+    {
+        let mut batch = StateBatch::new();
+        batch.meta(&positions_key(task), &encode_positions(positions));
+        backend.commit(&batch)?;
     }
     Ok(prepared)
 }

@@ -163,6 +163,8 @@ pub struct Topology {
 #[derive(Clone)]
 pub(crate) struct SourceSpec {
     pub(crate) topic: String,
+    /// The source's node.
+    pub(crate) node: usize,
     pub(crate) factory: source::SourceFactory,
 }
 
@@ -232,6 +234,15 @@ impl Topology {
             .map_or(0, |m| m + 1)
     }
 
+    /// Every node's name (as `describe()` shows it), by node index.
+    pub(crate) fn node_names(&self) -> Vec<String> {
+        lock(&self.graph)
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
     /// The sources of sub-topology `i`.
     pub(crate) fn sources_of(&self, i: usize) -> Vec<SourceSpec> {
         lock(&self.graph)
@@ -240,6 +251,7 @@ impl Topology {
             .filter(|s| self.sub_of_node[s.node] == i)
             .map(|s| SourceSpec {
                 topic: s.topic.clone(),
+                node: s.node,
                 factory: Arc::clone(&s.factory),
             })
             .collect()

@@ -5,7 +5,7 @@ use super::lock;
 use crate::codec::{Codec, Rkyv, RkyvData};
 use crate::operators::branch::{Branch, Predicate};
 use crate::operators::sink::{PartitionSlot, Sink};
-use crate::operators::{Ctx, Data, Factory, NodeCell, Op, Processor, TaskInit, source};
+use crate::operators::{Ctx, Data, Factory, NodeCell, Op, Processor, TaskInit, Tracked, source};
 use std::sync::{Arc, Mutex};
 
 /// A typed stream of keyed records inside a topology under construction.
@@ -63,7 +63,9 @@ impl<K: Data, V: Data> Stream<K, V> {
         let below = Arc::clone(&cell);
         let factory: Factory<K, V> = Arc::new(move |init| {
             let next = below.instantiate(init)?;
-            make(init, next)
+            init.node = node;
+            let inner = make(init, next)?;
+            Ok(Box::new(Tracked { node, inner }) as Box<dyn Processor<K, V>>)
         });
         self.cell.add_child(factory);
         Stream::new(Arc::clone(&self.graph), node, cell)
@@ -91,17 +93,21 @@ impl<K: Data, V: Data> Stream<K, V> {
             move |init: &mut TaskInit<'_>| {
                 init.shared(node, |init| {
                     let next = cell.instantiate(init)?;
+                    init.node = node;
                     make(init, next)
                 })
             }
         };
         let instance = Arc::new(instance);
         let i = Arc::clone(&instance);
-        self.cell
-            .add_child(Arc::new(move |init| Ok(left(i(init)?))));
-        other
-            .cell
-            .add_child(Arc::new(move |init| Ok(right(instance(init)?))));
+        self.cell.add_child(Arc::new(move |init| {
+            let inner = left(i(init)?);
+            Ok(Box::new(Tracked { node, inner }) as Box<dyn Processor<K, V>>)
+        }));
+        other.cell.add_child(Arc::new(move |init| {
+            let inner = right(instance(init)?);
+            Ok(Box::new(Tracked { node, inner }) as Box<dyn Processor<K, V2>>)
+        }));
         Stream::new(Arc::clone(&self.graph), node, cell)
     }
 
