@@ -121,6 +121,7 @@ fn run_once(dir: &std::path::Path) -> Result<(tributary::runtime::Stats, Duratio
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
         .init();
     let mut args = std::env::args().skip(1);

@@ -137,6 +137,7 @@ fn report(name: &str, runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result
 fn main() -> Result<()> {
     // `RUST_LOG=info` shows the runtime's log lines (restore progress...).
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();

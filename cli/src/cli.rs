@@ -189,9 +189,16 @@ pub(crate) struct ProduceArgs {
     /// Write to this partition instead of partitioning by key.
     #[arg(long)]
     pub(crate) partition: Option<u32>,
-    /// Do not check that lines are JSON (append them as bytes).
+    /// Do not check that lines are JSON or UTF-8 (append them as bytes).
     #[arg(long)]
     pub(crate) raw: bool,
+    /// Skip invalid lines (counted and reported; the exit code is 1 if any
+    /// were skipped, unless --allow-skipped) instead of stopping at the first.
+    #[arg(long)]
+    pub(crate) skip_invalid: bool,
+    /// With --skip-invalid: exit 0 even if lines were skipped.
+    #[arg(long, requires = "skip_invalid")]
+    pub(crate) allow_skipped: bool,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,11 @@ pub(crate) fn run(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     }
 }
 
+/// Prints one record as a JSON line. A value that is JSON is printed as
+/// it is stored, byte for byte (whitespace outside strings dropped if it
+/// spans lines), so what comes out is what went in: key order, number
+/// spelling and big integers intact. Other values, keys and headers are
+/// JSON strings.
 fn print_record(out: &mut impl Write, partition: u32, r: &Record, values_only: bool) -> Result<()> {
     if values_only {
         if let Some(v) = &r.value {
@@ -63,26 +68,90 @@ fn print_record(out: &mut impl Write, partition: u32, r: &Record, values_only: b
         return Ok(());
     }
     let text = |b: &[u8]| serde_json::Value::String(String::from_utf8_lossy(b).into_owned());
-    let value = match &r.value {
-        None => serde_json::Value::Null,
-        Some(v) => serde_json::from_slice(v).unwrap_or_else(|_| text(v)),
-    };
-    let mut line = serde_json::json!({
-        "partition": partition,
-        "offset": r.offset,
-        "timestamp": r.timestamp,
-        "key": r.key.as_deref().map(text),
-        "value": value,
-    });
+    write!(
+        out,
+        "{{\"partition\":{partition},\"offset\":{},\"timestamp\":{},\"key\":",
+        r.offset, r.timestamp
+    )?;
+    match &r.key {
+        Some(k) => serde_json::to_writer(&mut *out, &text(k))?,
+        None => out.write_all(b"null")?,
+    }
+    out.write_all(b",\"value\":")?;
+    match &r.value {
+        None => out.write_all(b"null")?,
+        Some(v) if serde_json::from_slice::<serde_json::Value>(v).is_ok() => {
+            if v.contains(&b'\n') || v.contains(&b'\r') {
+                out.write_all(&one_line(v))?;
+            } else {
+                out.write_all(v.trim_ascii())?;
+            }
+        }
+        Some(v) => serde_json::to_writer(&mut *out, &text(v))?,
+    }
     if !r.headers.is_empty() {
         let headers: serde_json::Map<String, serde_json::Value> = r
             .headers
             .iter()
             .map(|h| (h.name.clone(), text(&h.value)))
             .collect();
-        line["headers"] = serde_json::Value::Object(headers);
+        out.write_all(b",\"headers\":")?;
+        serde_json::to_writer(&mut *out, &headers)?;
     }
-    serde_json::to_writer(&mut *out, &line)?;
-    out.write_all(b"\n")?;
+    out.write_all(b"}\n")?;
     Ok(())
+}
+
+/// Valid JSON without the whitespace outside its strings (so that it fits
+/// on one line); everything else, byte for byte.
+fn one_line(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printed(value: &[u8]) -> String {
+        let r = Record::new(5, Some("k"), Some(value.to_vec()));
+        let mut out = Vec::new();
+        print_record(&mut out, 2, &r, false).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_values_come_out_as_they_went_in() {
+        let v = br#"{"z":1,"a":100000000000000000000,"f":1.50}"#;
+        assert_eq!(
+            printed(v),
+            format!(
+                "{{\"partition\":2,\"offset\":0,\"timestamp\":5,\"key\":\"k\",\"value\":{}}}\n",
+                std::str::from_utf8(v).unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn a_value_on_several_lines_is_put_on_one_and_other_values_are_strings() {
+        assert!(printed(b"{\n  \"a b\": [1,\n 2]\n}").ends_with("\"value\":{\"a b\":[1,2]}}\n"));
+        assert!(printed(b"not json").ends_with("\"value\":\"not json\"}\n"));
+        let line = printed(br#"{"s":"x\"  y"}"#);
+        assert!(line.contains(r#""value":{"s":"x\"  y"}"#), "{line}");
+    }
 }

@@ -14,7 +14,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -37,11 +39,22 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
     if let cli::Command::State(cmd) = args.command {
         return state::run(cmd);
     }
+    let creates = matches!(
+        args.command,
+        cli::Command::Topics(cli::TopicsCommand::Create { .. })
+    );
+    if !creates && !args.dir.join("topics").is_dir() {
+        anyhow::bail!(
+            "{} is not a log directory (no topics/ in it): pass the right --dir (or \
+             TRIBUTARY_DIR), or create a topic there first with `tributary topics create`",
+            args.dir.display()
+        );
+    }
     let log = tributary::log::EmbeddedLog::open(&args.dir)
         .with_context(|| format!("opening log directory {}", args.dir.display()))?;
     match args.command {
         cli::Command::Topics(cmd) => topics::run(&log, cmd),
-        cli::Command::Produce(cmd) => produce::run(&log, cmd),
+        cli::Command::Produce(cmd) => produce::run(std::sync::Arc::new(log), cmd),
         cli::Command::Consume(cmd) => consume::run(&log, cmd),
         cli::Command::Groups(cmd) => groups::run(&log, cmd),
         cli::Command::Log(cmd) => damage::run(&log, cmd),

@@ -184,7 +184,8 @@ fn groups_describe_and_reset() {
 fn errors_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: [(&[&str], &str); 5] = [
+    ok(d, &["topics", "create", "exists"], None);
+    let cases: [(&[&str], &str); 6] = [
         (&["consume", "nope"], "error: unknown topic 'nope'\n"),
         (
             &["topics", "create", "bad/name"],
@@ -199,6 +200,11 @@ fn errors_are_one_clear_line() {
             "error: group 'ghost' has no committed positions\n",
         ),
         (&["consume", "nope", "--from", "yesterday"], "error: "),
+        (
+            &["topics", "create", "many", "--partitions", "100000"],
+            "error: invalid configuration: 100000 partitions is more than the embedded log's \
+             limit of 4096",
+        ),
     ];
     for (args, want) in cases {
         let out = tributary(d, args, None);
@@ -222,7 +228,7 @@ fn invalid_json_line_is_reported_and_earlier_lines_kept() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("line 3: not produced (2 earlier record(s) were written)"),
+        err.contains("line 3: not produced (2 earlier record(s) were written and acknowledged"),
         "{err}"
     );
     assert_eq!(lines(&ok(d, &["consume", "t"], None)).len(), 2);
@@ -232,4 +238,177 @@ fn invalid_json_line_is_reported_and_earlier_lines_kept() {
         ok(d, &["consume", "t", "--values", "--from", "2"], None),
         "{oops\n"
     );
+}
+
+fn tributary_bytes(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_mistyped_dir_is_an_error_for_every_command_but_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    for args in [
+        &["topics", "list"][..],
+        &["groups", "list"],
+        &["log", "verify"],
+    ] {
+        let out = tributary(&missing, args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("is not a log directory"), "{args:?}: {err}");
+    }
+    assert!(!missing.exists(), "the mistyped directory was created");
+    ok(&missing, &["topics", "create", "t"], None);
+    assert_eq!(ok(&missing, &["topics", "list"], None), "t\n");
+}
+
+#[test]
+fn produce_skips_and_counts_invalid_lines_with_their_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["topics", "create", "t"], None);
+    let input = b"{\"a\":1}\n{oops\n\xff\xfe{}\n{\"a\":4}\n";
+    let out = tributary_bytes(d, &["produce", "t", "--skip-invalid"], input);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("line 2: skipped: invalid JSON"), "{err}");
+    assert!(
+        err.contains("line 3: skipped: not UTF-8 (invalid byte at column 1)"),
+        "{err}"
+    );
+    assert!(err.contains("2 invalid line(s) of 4 skipped"), "{err}");
+    assert!(
+        err.contains("produced 2 record(s) to t (acknowledged)"),
+        "{err}"
+    );
+    let out = tributary_bytes(
+        d,
+        &["produce", "t", "--skip-invalid", "--allow-skipped"],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(lines(&ok(d, &["consume", "t"], None)).len(), 4);
+    // Without --skip-invalid, a non-UTF-8 line stops it, with its number.
+    let out = tributary_bytes(d, &["produce", "t"], b"{}\n\xff\n");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 2: not produced"), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+    // --raw takes any bytes, and consume --values gives them back.
+    ok(d, &["topics", "create", "raw"], None);
+    let out = tributary_bytes(d, &["produce", "raw", "--raw"], b"\xff\x00\xfe\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tributary(d, &["consume", "raw", "--values"], None);
+    assert_eq!(out.stdout, b"\xff\x00\xfe\n");
+}
+
+#[test]
+fn consume_prints_stored_json_values_as_they_were_produced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["topics", "create", "t"], None);
+    let value = r#"{"z":1,"a":100000000000000000000,"price":1.50,"nested":{"y":[1,2],"b":null}}"#;
+    ok(d, &["produce", "t"], Some(&format!("{value}\n")));
+    let out = ok(d, &["consume", "t"], None);
+    assert!(out.contains(&format!("\"value\":{value}}}")), "{out}");
+}
+
+#[test]
+fn a_record_over_the_batch_limit_is_too_large_not_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["topics", "create", "t"], None);
+    let big = format!("\"{}\"\n", "x".repeat(65 << 20));
+    let out = tributary(d, &["produce", "t"], Some(&big));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("record too large for t/0 (") && err.contains("bytes, limit 67108864)"),
+        "{err}"
+    );
+    assert!(!err.contains("corrupt"), "{err}");
+    assert!(!err.contains('\u{1b}'), "colour codes on a pipe: {err}");
+}
+
+#[test]
+fn produce_interrupted_flushes_and_says_how_many_records_were_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["topics", "create", "t"], None);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("--dir")
+        .arg(d)
+        .args(["produce", "t"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    for i in 0..1_500 {
+        writeln!(input, "{{\"n\":{i}}}").unwrap();
+    }
+    input.flush().unwrap();
+    // The input stays open: the producer waits for more until the signal.
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    drop(input);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted: produced 1500 record(s) to t (acknowledged)"),
+        "{err}"
+    );
+    assert_eq!(lines(&ok(d, &["consume", "t"], None)).len(), 1_500);
+}
+
+#[test]
+fn log_verify_reports_damage_and_quarantine_sets_it_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(
+        d,
+        &["topics", "create", "t", "--segment-bytes", "4096"],
+        None,
+    );
+    // Two batches of 200 records: the damage will be in the second.
+    for _ in 0..2 {
+        let input: String = (0..200).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        ok(d, &["produce", "t"], Some(&input));
+    }
+    assert!(ok(d, &["log", "verify"], None).contains("1 partition(s) checked: no damage"));
+    let seg = d.join("topics/t/0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x04;
+    std::fs::write(&seg, bytes).unwrap();
+    let out = tributary(d, &["log", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.contains("t/0: DAMAGED"), "{report}");
+    assert!(report.contains("damaged: records "), "{report}");
+    let out = ok(d, &["log", "quarantine", "t"], None);
+    assert!(out.contains("1 damaged range(s) quarantined"), "{out}");
+    assert!(ok(d, &["log", "verify"], None).contains("quarantined: records "));
+    assert!(ok(d, &["topics", "describe", "t"], None).contains("quarantined: records "));
+    assert_eq!(lines(&ok(d, &["consume", "t"], None)).len(), 200);
 }

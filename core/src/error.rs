@@ -87,6 +87,23 @@ pub enum Error {
         /// The partition's end offset.
         end: u64,
     },
+    /// A record (or a batch of them) is larger than a batch may be.
+    #[error(
+        "{} too large for {topic}/{partition} ({bytes} bytes, limit {limit})",
+        if *.records == 1 { "record".to_string() } else { format!("batch of {} records", .records) }
+    )]
+    TooLarge {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Records in the batch.
+        records: usize,
+        /// Its size in bytes.
+        bytes: usize,
+        /// The largest batch the log takes.
+        limit: usize,
+    },
     /// Another process holds the partition's writer lock.
     #[error("partition {topic}/{partition} is locked by another writer ({lock})")]
     Locked {

@@ -75,6 +75,9 @@ fn default_segment_bytes() -> u64 {
 }
 
 impl TopicConfig {
+    /// Most partitions a topic of the embedded log may have.
+    pub const MAX_PARTITIONS: u32 = 4096;
+
     /// Default segment size: 64 MiB.
     pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -124,6 +127,14 @@ impl TopicConfig {
             return Err(Error::InvalidConfig(
                 "a topic needs at least 1 partition".into(),
             ));
+        }
+        if self.partitions > Self::MAX_PARTITIONS {
+            return Err(Error::InvalidConfig(format!(
+                "{} partitions is more than the embedded log's limit of {} (each partition \
+                 keeps a segment file open)",
+                self.partitions,
+                Self::MAX_PARTITIONS
+            )));
         }
         if self.segment_bytes < 1024 {
             return Err(Error::InvalidConfig(format!(

@@ -228,6 +228,16 @@ impl Partition {
         if batch.is_empty() {
             return Ok(self.end_offset());
         }
+        let limit = super::format::MAX_BATCH_LEN as usize;
+        if batch.size() > limit {
+            return Err(Error::TooLarge {
+                topic: self.topic.clone(),
+                partition: self.id,
+                records: batch.len(),
+                bytes: batch.size(),
+                limit,
+            });
+        }
         self.become_writer()?;
         let base = self.end_offset();
         let needs_roll = self.segments.last().is_some_and(|s| {
