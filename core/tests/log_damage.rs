@@ -124,11 +124,18 @@ fn acknowledged_records_cut_off_the_active_segment_are_reported_and_never_reused
         .set_len(cut)
         .unwrap();
     let log = EmbeddedLog::open(dir.path()).unwrap();
+    let reader = EmbeddedLog::open(dir.path()).unwrap();
     assert_eq!(log.offsets("t", 0).unwrap(), (0, 10_000));
     let (served, err) = read_until_error(&log, 0);
     assert_eq!(served.len(), 9_800);
     assert_damage_error(err, &seg, "records 9800..10000 cannot be served");
     assert_eq!(append_new(&log, 3), 10_000);
+    // A reader in another process sees the writer continue after the damage.
+    let (after, err) = read_until_error(&reader, 10_000);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(after, vec![10_000, 10_001, 10_002]);
+    let (_, err) = read_until_error(&reader, 9_800);
+    assert_damage_error(err, &seg, "records 9800..10000");
     // The cut batch's bytes are still there.
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), cut);
 }

@@ -6,8 +6,10 @@
 //!
 //! - [`EmbeddedLog`] (the default) keeps topics in a local directory, as
 //!   segment files of CRC-checked record batches ([`format`]), with a torn
-//!   tail truncated on open ([`recovery`](self)), retention by age and size,
-//!   and one writer per partition across processes (a file lock);
+//!   tail truncated on open and damage kept and reported, never truncated
+//!   or its offsets reused ([`recovery`](self)), quarantine of damaged
+//!   ranges, retention by age and size, and one writer per partition across
+//!   processes (a lock on the partition's directory);
 //! - [`MemoryLog`] keeps them in memory, for the [`TestDriver`](crate::testing::TestDriver);
 //! - the Kafka backend (`tributary-kafka`) implements the same trait.
 //!

@@ -302,7 +302,7 @@ impl Partition {
                 s.sync()?;
             }
             let end = self.segments.last().map_or(0, |s| s.next_offset);
-            recovery::write_acked(&w.acked, &self.dir.join(recovery::ACKED_FILE), end)?;
+            recovery::write_offset(&w.acked, &self.dir.join(recovery::ACKED_FILE), end)?;
         }
         w.dirty = false;
         w.last_sync = Instant::now();
@@ -332,6 +332,11 @@ impl Partition {
             }
             let seg = self.segments.remove(0);
             total -= seg.size;
+            // Recorded first: a first segment starting later than this is
+            // missing, not retained away.
+            let start = self.segments[0].base_offset;
+            let path = self.dir.join(recovery::START_FILE);
+            super::offsets::write_synced(&path, &start.to_le_bytes())?;
             tracing::info!(
                 topic = %self.topic, partition = self.id, file = %seg.path.display(),
                 too_old, too_big, "deleting segment by retention"
@@ -505,19 +510,34 @@ impl Partition {
             return Ok(false);
         }
         let before = self.end_offset();
-        if let Some(last) = self.segments.last_mut() {
-            let from = last.size;
+        // A segment that ends in damage gets nothing more: the writer
+        // continues in a new one.
+        let ends_damaged = |seg: &Segment| self.damage.iter().any(|d| d.file == seg.path);
+        if let Some(last) = self.segments.last()
+            && !ends_damaged(last)
+        {
+            let last = self.segments.len() - 1;
+            let seg = &mut self.segments[last];
+            let from = seg.size;
             if let ScanEnd::Invalid {
                 position,
                 reason,
                 tail: false,
-            } = last.scan_from(from, true)?
+            } = seg.scan_from(from, true)?
             {
-                return Err(Error::Corrupt {
-                    file: last.path.clone(),
+                let d = Damage {
+                    file: seg.path.clone(),
                     position,
+                    from: seg.next_offset,
+                    to: seg.next_offset + 1,
                     reason,
-                });
+                };
+                tracing::error!(
+                    topic = %self.topic, partition = self.id, file = %d.file.display(),
+                    position, from = d.from, "damaged log data, kept in place and not served: {}",
+                    d.reason
+                );
+                self.damage.push(d);
             }
         }
         // New segments rolled by the writer, and old ones removed by retention.
@@ -539,7 +559,17 @@ impl Partition {
             .retain(|s| on_disk.binary_search(&s.base_offset).is_ok());
         let known = self.segments.last().map(|s| s.base_offset);
         for base in on_disk.into_iter().filter(|b| known.is_none_or(|k| *b > k)) {
-            if self.end_offset() != base && !self.segments.is_empty() {
+            let after_damage = self.segments.last().is_some_and(|last| {
+                self.damage
+                    .last()
+                    .is_some_and(|d| d.file == last.path && base >= d.from)
+            });
+            if after_damage {
+                // The writer continued after the damage: it ends here.
+                if let Some(d) = self.damage.last_mut() {
+                    d.to = base;
+                }
+            } else if self.end_offset() != base && !self.segments.is_empty() {
                 break; // the previous segment is still being completed
             }
             let path = self.dir.join(segment::file_name(base));

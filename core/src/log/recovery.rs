@@ -26,20 +26,34 @@ use std::path::Path;
 /// acknowledged.
 pub(crate) const ACKED_FILE: &str = "acked";
 
+/// Name of the file, in a partition's directory, that holds the first
+/// offset retention kept (written when retention deletes segments): a
+/// first segment starting later than it is missing, not retained away.
+pub(crate) const START_FILE: &str = "start";
+
+/// The first offset retention kept (0 if it never deleted anything).
+pub(crate) fn read_start(dir: &Path) -> Result<u64> {
+    read_offset(dir, START_FILE).map(Option::unwrap_or_default)
+}
+
 /// The offset after the last acknowledged record, if the partition was
 /// ever synced. The writer updates it after each sync of the data; it is
 /// not synced itself, so after a machine crash it may lag behind (never run
 /// ahead of) the data.
 pub(crate) fn read_acked(dir: &Path) -> Result<Option<u64>> {
-    let path = dir.join(ACKED_FILE);
+    read_offset(dir, ACKED_FILE)
+}
+
+/// An offset kept in file `name` of partition directory `dir`, if any.
+fn read_offset(dir: &Path, name: &str) -> Result<Option<u64>> {
+    let path = dir.join(name);
     match std::fs::read(&path) {
         Ok(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
             Ok(b) => Ok(Some(u64::from_le_bytes(b))),
             Err(_) => {
                 tracing::warn!(
                     file = %path.display(),
-                    "acknowledged-offset file is damaged; torn tails cannot be told from lost \
-                     records until the next sync"
+                    "offset file is damaged; ignored (damage near it may go unreported)"
                 );
                 Ok(None)
             }
@@ -49,10 +63,10 @@ pub(crate) fn read_acked(dir: &Path) -> Result<Option<u64>> {
     }
 }
 
-/// Records `end` as the partition's acknowledged end (in a file the writer
-/// keeps open).
-pub(crate) fn write_acked(file: &std::fs::File, path: &Path, end: u64) -> Result<()> {
-    file.write_all_at(&end.to_le_bytes(), 0)
+/// Records `offset` in an offset file (the acknowledged end, in a file the
+/// writer keeps open).
+pub(crate) fn write_offset(file: &std::fs::File, path: &Path, offset: u64) -> Result<()> {
+    file.write_all_at(&offset.to_le_bytes(), 0)
         .ctx(|| format!("writing {}", path.display()))
 }
 
@@ -93,6 +107,7 @@ pub(crate) fn open_segments(
     verify_all: bool,
 ) -> Result<Opened> {
     let acked = read_acked(dir)?;
+    let start = read_start(dir)?;
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
@@ -107,6 +122,18 @@ pub(crate) fn open_segments(
     bases.sort_unstable();
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
     let mut damage: Vec<Damage> = Vec::new();
+    if let Some(&first) = bases.first()
+        && first > start
+        && !allow_gaps
+    {
+        damage.push(Damage {
+            file: dir.join(segment::file_name(first)),
+            position: 0,
+            from: start,
+            to: first,
+            reason: "no segment holds these records (the first segment files are missing)".into(),
+        });
+    }
     for (i, &base) in bases.iter().enumerate() {
         let last = i + 1 == bases.len();
         let path = dir.join(segment::file_name(base));
@@ -123,7 +150,7 @@ pub(crate) fn open_segments(
             }
             match damage.last_mut() {
                 // Damage at the end of the previous segment reaches the next one.
-                Some(d) if d.file == prev.path => d.to = base,
+                Some(d) if d.file == prev.path && d.from >= prev.base_offset => d.to = base,
                 _ if !allow_gaps && prev.next_offset < base => damage.push(Damage {
                     file: prev.path.clone(),
                     position: prev.size,

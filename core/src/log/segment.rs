@@ -209,22 +209,30 @@ impl Segment {
                     false,
                 ));
             }
+            // A header that does not hold together (a damaged count or
+            // last offset) cannot be indexed: its offsets are unknown.
+            let count_fits = if self.allow_gaps {
+                header.last_offset_delta < format::MAX_BATCH_LEN
+            } else {
+                u64::from(header.last_offset_delta) + 1 == u64::from(header.count)
+            };
+            if !count_fits {
+                return Ok(invalid(
+                    format!(
+                        "batch header is damaged: {} records but a last offset delta of {}",
+                        header.count, header.last_offset_delta
+                    ),
+                    false,
+                ));
+            }
             if verify {
                 batch_buf.resize(header.len as usize, 0);
                 self.read_exact_at(&mut batch_buf, position)?;
                 if let Err(e) = format::verify(&batch_buf) {
-                    // A complete batch that fails its checksum: damage. With
-                    // a header that holds together, its offsets and length
-                    // are known: it stays in place (reading it is an error)
-                    // and the scan goes on after it.
-                    let count_fits = if self.allow_gaps {
-                        header.last_offset_delta < format::MAX_BATCH_LEN
-                    } else {
-                        u64::from(header.last_offset_delta) + 1 == u64::from(header.count)
-                    };
-                    if !count_fits {
-                        return Ok(invalid(format!("{e}, and its header is damaged"), false));
-                    }
+                    // A complete batch that fails its checksum: damage. Its
+                    // header holds together, so its offsets and length are
+                    // known: it stays in place (reading it is an error) and
+                    // the scan goes on after it.
                     self.damaged.push(Damage {
                         file: self.path.clone(),
                         position,
