@@ -12,8 +12,11 @@ use tributary::codec::{Codec, Json, Optional, RawBytes, Rkyv, Unit, Utf8};
 use tributary::log::format::{self, BatchBuilder, BatchHeader};
 use tributary::topology::Windowed;
 
+/// A record's key, value and headers.
+type Rec = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Vec<u8>)>);
+
 /// A valid batch of a few records, to mutate.
-fn batch(records: &[(Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Vec<u8>)>)]) -> Vec<u8> {
+fn batch(records: &[Rec]) -> Vec<u8> {
     let mut b = BatchBuilder::new();
     for (i, (k, v, h)) in records.iter().enumerate() {
         let headers: Vec<tributary::Header> = h
@@ -34,7 +37,7 @@ fn decode_all(bytes: &[u8]) {
     assert!(out.len() <= bytes.len());
 }
 
-fn record() -> impl Strategy<Value = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Vec<u8>)>)> {
+fn record() -> impl Strategy<Value = Rec> {
     (
         prop::option::of(prop::collection::vec(any::<u8>(), 0..20)),
         prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
