@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use tributary::Record;
 use tributary::log::Log;
 use tributary::log::format::BatchBuilder;
@@ -42,4 +44,24 @@ pub fn spawn_self(entry: &str, env: &str, dir: &std::path::Path) -> std::process
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// Collects what tracing writes.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
