@@ -22,16 +22,30 @@ pub(crate) fn run(log: &EmbeddedLog, cmd: GroupsCommand) -> Result<()> {
                 "topic", "partition", "position", "end", "lag"
             );
             let mut total = 0;
+            let mut past_end = 0;
             for (tp, pos) in &committed {
                 let (_, end) = log.offsets(&tp.topic, tp.partition)?;
-                let lag = end.saturating_sub(*pos);
-                total += lag;
+                let lag = if *pos > end {
+                    past_end += 1;
+                    "PAST END".to_string()
+                } else {
+                    total += end - pos;
+                    (end - pos).to_string()
+                };
                 println!(
                     "{:<30} {:>9} {:>12} {:>12} {:>10}",
                     tp.topic, tp.partition, pos, end, lag
                 );
             }
             println!("total lag: {total}");
+            if past_end > 0 {
+                bail!(
+                    "{past_end} position(s) of group '{group}' are past their partition's end: \
+                     the log lost records it had acknowledged, or the topic was recreated; the \
+                     application stops there rather than skip new records. Reset them \
+                     (`tributary groups reset {group} --to earliest`)"
+                );
+            }
         }
         GroupsCommand::Reset {
             group,

@@ -154,6 +154,19 @@ fn groups_describe_and_reset() {
     assert_eq!(ok(d, &["groups", "list"], None), "app\n");
     let described = ok(d, &["groups", "describe", "app"], None);
     assert!(described.contains("total lag: 6"), "{described}");
+    // A position past the end is shown and is an error, not a lag of 0.
+    EmbeddedLog::open(d)
+        .unwrap()
+        .commit_offsets("ahead", &[(TopicPartition::new("t", 0), 25)])
+        .unwrap();
+    let out = tributary(d, &["groups", "describe", "ahead"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("PAST END"));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("1 position(s) of group 'ahead' are past their partition's end"),
+        "{err}"
+    );
     ok(
         d,
         &["groups", "reset", "app", "--to", "1970-01-01T00:00:00.500Z"],
