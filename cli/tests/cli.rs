@@ -5,21 +5,7 @@ use std::process::{Command, Output, Stdio};
 use tributary::log::{EmbeddedLog, Log, TopicPartition};
 
 fn tributary(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    tributary_bytes(dir, args, stdin.unwrap_or("").as_bytes())
 }
 
 fn ok(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {

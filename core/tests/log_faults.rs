@@ -9,7 +9,7 @@
 mod common;
 
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig};
 
 #[derive(Debug, Clone)]
@@ -28,16 +28,6 @@ fn fault() -> impl Strategy<Value = (prop::sample::Index, Fault)> {
         Just(Fault::Delete),
     ];
     (any::<prop::sample::Index>(), kind)
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 fn inject(file: &Path, fault: &Fault) {
@@ -95,7 +85,7 @@ proptest! {
             }
         }
         for (which, f) in &faults {
-            let files = segments(&pdir);
+            let files = common::segments(&pdir);
             if files.is_empty() {
                 break;
             }

@@ -8,16 +8,6 @@ use std::path::{Path, PathBuf};
 use tributary::Error;
 use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig};
 
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
-}
-
 fn batch(n: usize, seed: u64) -> Vec<common::Rec> {
     (0..n)
         .map(|i| {
@@ -54,12 +44,12 @@ fn truncated_segments_keep_every_complete_batch() {
                 let recs = batch(rng.random_range(1..12), b);
                 common::append(&log, "t", 0, &recs);
                 written.extend(recs);
-                let last = segments(&pdir).pop().unwrap();
+                let last = common::segments(&pdir).pop().unwrap();
                 let len = std::fs::metadata(&last).unwrap().len();
                 marks.push((last, len, written.len() as u64));
             }
         }
-        let last = segments(&pdir).pop().unwrap();
+        let last = common::segments(&pdir).pop().unwrap();
         let len = std::fs::metadata(&last).unwrap().len();
         let cut = rng.random_range(0..=len);
         std::fs::OpenOptions::new()
@@ -110,7 +100,7 @@ fn write_segments(dir: &Path) -> Vec<PathBuf> {
     for b in 0..40 {
         common::append(&log, "t", 0, &batch(10, b));
     }
-    segments(&dir.join("topics/t/0"))
+    common::segments(&dir.join("topics/t/0"))
 }
 
 fn flip(path: &Path, at: u64) {

@@ -180,11 +180,8 @@ impl EmbeddedLog {
                 let opened =
                     super::recovery::open_segments(&dir, false, config.is_compacted(), true)?;
                 let quarantined = super::quarantine::load(&dir)?;
-                let damage = opened
-                    .all_damage()
-                    .into_iter()
-                    .filter(|d| !quarantined.iter().any(|q| q.from <= d.from && d.to <= q.to))
-                    .collect();
+                let mut damage = opened.all_damage();
+                damage.retain(|d| !super::quarantine::covers(&quarantined, d));
                 let segments = &opened.segments;
                 checks.push(PartitionCheck {
                     topic: topic.clone(),

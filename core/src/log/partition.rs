@@ -92,13 +92,6 @@ impl Partition {
         }
     }
 
-    /// True when offsets `[from, to)` are quarantined.
-    fn is_quarantined(&self, from: u64, to: u64) -> bool {
-        self.quarantined
-            .iter()
-            .any(|q| q.from <= from && to <= q.to)
-    }
-
     /// The quarantined ranges, in offset order.
     pub(crate) fn quarantined(&self) -> &[Quarantined] {
         &self.quarantined
@@ -113,7 +106,7 @@ impl Partition {
         let found = recovery::open_segments(&self.dir, false, self.config.is_compacted(), true)?;
         let mut added = Vec::new();
         for d in found.all_damage() {
-            if self.is_quarantined(d.from, d.to) {
+            if quarantine::covers(&self.quarantined, &d) {
                 continue;
             }
             self.quarantined = quarantine::add(&self.dir, &d)?;
@@ -148,14 +141,8 @@ impl Partition {
     /// the active segment that fail their checksum, ranges no segment
     /// holds) that are not quarantined, in offset order.
     pub(crate) fn damage(&self) -> Vec<Damage> {
-        let mut all: Vec<Damage> = self
-            .segments
-            .iter()
-            .flat_map(|s| s.damaged.iter().cloned())
-            .chain(self.damage.iter().cloned())
-            .filter(|d| !self.is_quarantined(d.from, d.to))
-            .collect();
-        all.sort_by_key(|d| d.from);
+        let mut all = recovery::all_damage(&self.segments, &self.damage);
+        all.retain(|d| !quarantine::covers(&self.quarantined, d));
         all
     }
 

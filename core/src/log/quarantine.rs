@@ -37,6 +37,13 @@ pub struct Quarantined {
     pub copy: Option<PathBuf>,
 }
 
+/// True when the `quarantined` ranges cover `damage`.
+pub(crate) fn covers(quarantined: &[Quarantined], damage: &Damage) -> bool {
+    quarantined
+        .iter()
+        .any(|q| q.from <= damage.from && damage.to <= q.to)
+}
+
 /// The ranges quarantined in partition directory `dir`, in offset order.
 pub(crate) fn load(dir: &Path) -> Result<Vec<Quarantined>> {
     let path = dir.join(DIR).join(RANGES);

@@ -84,15 +84,20 @@ pub(crate) struct Opened {
 impl Opened {
     /// Every damaged range, indexed or not, in offset order.
     pub(crate) fn all_damage(&self) -> Vec<Damage> {
-        let mut all: Vec<Damage> = self
-            .segments
-            .iter()
-            .flat_map(|s| s.damaged.iter().cloned())
-            .chain(self.damage.iter().cloned())
-            .collect();
-        all.sort_by_key(|d| d.from);
-        all
+        all_damage(&self.segments, &self.damage)
     }
+}
+
+/// The damaged batches `segments` indexed and the `unindexed` ranges,
+/// together in offset order.
+pub(crate) fn all_damage(segments: &[Segment], unindexed: &[Damage]) -> Vec<Damage> {
+    let mut all: Vec<Damage> = segments
+        .iter()
+        .flat_map(|s| s.damaged.iter().cloned())
+        .chain(unindexed.iter().cloned())
+        .collect();
+    all.sort_by_key(|d| d.from);
+    all
 }
 
 /// Opens every segment in `dir`, in offset order. With `writer`, a torn tail

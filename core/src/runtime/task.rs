@@ -408,14 +408,7 @@ impl Task {
                             dead_letter(&mut self.ctx, slot, &input.tp, record, &message, &extra);
                             self.dead_lettered += 1;
                         }
-                        _ => {
-                            return Err(Error::UserCodePanicked {
-                                task: self.id.to_string(),
-                                operator: operator.clone(),
-                                during,
-                                message,
-                            });
-                        }
+                        _ => return Err(self.panicked(message, during)),
                     }
                 }
             }
@@ -428,7 +421,7 @@ impl Task {
             self.ctx.node = *node;
             let ctx = &mut self.ctx;
             if let Err(Panic(message)) = panics::catch(|| lock(t).on_wall_clock(ctx)) {
-                return Err(self.panicked_in_timers(message, "firing wall-clock timers".into()));
+                return Err(self.panicked(message, "firing wall-clock timers".into()));
             }
         }
         if let Some(e) = self.ctx.error.take() {
@@ -518,16 +511,17 @@ impl Task {
                 let ctx = &mut self.ctx;
                 if let Err(Panic(message)) = panics::catch(|| lock(t).on_watermark(ctx)) {
                     let during = format!("firing event-time timers at watermark {wm}");
-                    return Err(self.panicked_in_timers(message, during));
+                    return Err(self.panicked(message, during));
                 }
             }
         }
         Ok(())
     }
 
-    /// The error for a panic while timers fired (always fatal: there is no
-    /// input record to send to the dead-letter topic).
-    fn panicked_in_timers(&self, message: String, during: String) -> Error {
+    /// The error for a panic in the operator the task was in (`ctx.node`)
+    /// while doing what `during` says (always fatal for timers: there is
+    /// no input record to send to the dead-letter topic).
+    fn panicked(&self, message: String, during: String) -> Error {
         Error::UserCodePanicked {
             task: self.id.to_string(),
             operator: self.settings.node_names[self.ctx.node].clone(),
