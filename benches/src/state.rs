@@ -119,13 +119,14 @@ pub fn count_and_restore(n: u64, keys: u64) -> Result<CountRun> {
     })
 }
 
-/// Starts the count application (which restores its stores before its
-/// workers start) and stops it; returns the changelog records restored
-/// and their rate from `App::new` until the workers started.
+/// Starts the count application and stops it once its tasks have
+/// restored their stores; returns the changelog records restored and their
+/// rate from `App::new` until every task was restored.
 fn timed_restore(log: &Arc<EmbeddedLog>, config: Config) -> Result<(u64, f64)> {
     let t = Instant::now();
     let app = App::new(topology()?, Arc::clone(log) as Arc<dyn Log>, config)?;
     let running = app.start()?;
+    running.wait_until_restored(Duration::from_secs(3600))?;
     let took = t.elapsed();
     let stats = running.shutdown()?;
     Ok((stats.restored, stats.restored as f64 / took.as_secs_f64()))

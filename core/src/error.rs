@@ -161,6 +161,20 @@ pub enum Error {
     /// The state backend failed.
     #[error(transparent)]
     State(tributary_state::Error),
+    /// A group refused a commit from a member that does not own the
+    /// partitions (they were lost to another member).
+    #[error(
+        "group '{group}' refused the commit of member '{member}': it does not own {}",
+        .partitions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    Fenced {
+        /// The group.
+        group: String,
+        /// The member whose commit was refused.
+        member: String,
+        /// The partitions it does not own.
+        partitions: Vec<crate::record::TopicPartition>,
+    },
     /// A worker thread panicked or the runtime was stopped abnormally.
     #[error("runtime failure: {0}")]
     Runtime(String),

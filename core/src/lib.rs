@@ -56,12 +56,14 @@
 pub mod codec;
 pub mod error;
 pub mod event;
+pub mod group;
 pub mod log;
 mod operators;
 mod partitioner;
 mod record;
 pub mod runtime;
 mod store;
+mod task_id;
 pub use store::StoreReader;
 pub mod testing;
 pub mod topology;

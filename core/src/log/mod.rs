@@ -34,6 +34,7 @@ pub use segment::Damage;
 
 use crate::error::{Error, Result};
 use crate::record::Record;
+pub use crate::record::TopicPartition;
 use format::BatchBuilder;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -218,31 +219,6 @@ pub(crate) fn name_problem(kind: &str, name: &str) -> Option<String> {
             "invalid {kind} name '{name}': use 1 to 249 characters among letters, digits, '.', '_' and '-'"
         )
     })
-}
-
-/// A topic partition's committed position for a consumer group.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: u32,
-}
-
-impl TopicPartition {
-    /// Creates a topic-partition pair.
-    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl std::fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.topic, self.partition)
-    }
 }
 
 /// Where topics live: the embedded log, memory, or Kafka.

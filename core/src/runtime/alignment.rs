@@ -12,7 +12,11 @@
 //! ahead of the slowest of its siblings that is not idle pauses until it is
 //! not. Results do not change (event time decides them); only the order in
 //! which tasks work does. The slowest task never pauses, so some task
-//! always progresses. Alignment holds among the tasks of one process.
+//! always progresses. Alignment holds among the tasks of one process: a
+//! task that another instance runs (or that is not assigned at all) holds
+//! no one back, and a task holds its siblings back from the moment it is
+//! assigned (it [joins](Alignment::join)) until it is closed (it
+//! [leaves](Alignment::leave)).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -26,11 +30,25 @@ pub(crate) struct Alignment {
 
 impl Alignment {
     /// Alignment among `tasks` tasks, which may drift `drift` ms apart.
+    /// None has joined yet.
     pub(crate) fn new(tasks: u32, drift: i64) -> Self {
         Alignment {
-            marks: (0..tasks).map(|_| AtomicI64::new(i64::MIN)).collect(),
+            marks: (0..tasks).map(|_| AtomicI64::new(i64::MAX)).collect(),
             drift,
         }
+    }
+
+    /// Task `task` runs in this process from now on: until it publishes a
+    /// watermark, it holds the others back.
+    pub(crate) fn join(&self, task: u32) {
+        if let Some(m) = self.marks.get(task as usize) {
+            m.store(i64::MIN, Ordering::Relaxed);
+        }
+    }
+
+    /// Task `task` no longer runs in this process: it holds no one back.
+    pub(crate) fn leave(&self, task: u32) {
+        self.publish(task, i64::MAX, true);
     }
 
     /// Publishes task `task`'s watermark; an idle task (or one at the end
@@ -66,6 +84,8 @@ mod tests {
     #[test]
     fn the_fastest_waits_and_the_slowest_never_does() {
         let a = Alignment::new(3, 10);
+        assert!(!a.holds_back(0, 100), "no other task runs here");
+        (0..3).for_each(|t| a.join(t));
         a.publish(0, 100, false);
         assert!(a.holds_back(0, 100), "tasks 1 and 2 have not started");
         a.publish(1, 95, false);
@@ -76,6 +96,11 @@ mod tests {
         assert!(!a.holds_back(1, 95), "the slowest");
         a.publish(1, 0, true);
         assert!(!a.holds_back(0, 120), "all others idle");
+        a.leave(1);
+        a.publish(2, 0, false);
+        assert!(a.holds_back(0, 120), "task 2 is behind again");
+        a.leave(2);
+        assert!(!a.holds_back(0, 120), "the others left");
         assert!(
             !Alignment::new(2, i64::MAX).holds_back(0, 5),
             "alignment off"

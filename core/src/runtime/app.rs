@@ -1,11 +1,16 @@
 //! The application handle: checks, task creation, threads.
 
 use super::config::{Config, OnDecodeError, OnProcessingError};
+use super::counters::{Counters, Stats};
+use super::factory::TaskFactory;
+use super::manager::Manager;
+use super::plan;
 use super::shutdown::{self, Shared};
-use super::task::{Task, TaskId, TaskSettings};
-use super::worker;
+use super::task::Task;
+use super::worker::{self, Globals};
 use crate::error::{Error, Result};
-use crate::log::{Log, TopicConfig};
+use crate::group::{Member, Membership, Solo};
+use crate::log::Log;
 use crate::topology::Topology;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,25 +48,7 @@ pub struct App {
     config: Config,
     group: String,
     partitions: HashMap<String, u32>,
-}
-
-/// The loaders of an application's global tables.
-pub(crate) type Globals = Arc<[Arc<dyn crate::topology::global::GlobalLoader>]>;
-
-/// Counters of a stopped application.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Input records processed.
-    pub records_in: u64,
-    /// Records sent to the dead-letter topic.
-    pub dead_lettered: u64,
-    /// Changelog records replayed to restore state at start.
-    pub restored: u64,
-    /// Records dropped because they arrived after their window (plus grace)
-    /// had closed, and no late-record output was declared.
-    pub late_dropped: u64,
-    /// The same, per operator (window store or join name).
-    pub late_by_operator: BTreeMap<String, u64>,
+    membership: Option<Arc<dyn Membership>>,
 }
 
 impl App {
@@ -129,79 +116,38 @@ impl App {
             problems.dedup();
             return Err(Error::Topology(problems));
         }
-        // A repartition topic joined with topics of the user's takes their
-        // partition count (co-partitioning); other internal topics get as
-        // many partitions as the largest input of the sub-topology writing
-        // them, resolved through chains of them to a fixed point.
-        let writers = topology.internal_writers();
-        let joins = topology.join_inputs();
-        for (_, sides) in &joins {
-            let topics: Vec<&String> = sides.iter().flatten().collect();
-            let user = topics
-                .iter()
-                .filter_map(|t| partitions.get(*t))
-                .max()
-                .copied();
-            if let Some(n) = user {
-                for t in topics {
-                    if writers.iter().any(|(w, _)| w == t) {
-                        partitions.entry(t.clone()).or_insert(n);
-                    }
-                }
-            }
-        }
-        loop {
-            let mut changed = false;
-            for (topic, sub) in &writers {
-                if partitions.contains_key(topic) {
-                    continue;
-                }
-                let sources = topology.sources_of(*sub);
-                let counts: Option<Vec<u32>> = sources
-                    .iter()
-                    .map(|s| partitions.get(&s.topic).copied())
-                    .collect();
-                if let Some(n) = counts.and_then(|c| c.into_iter().max()) {
-                    partitions.insert(topic.clone(), n);
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        for (topic, _) in &writers {
-            let n = *partitions.get(topic).ok_or_else(|| {
-                Error::Topology(vec![format!("cannot size internal topic '{topic}'")])
-            })?;
-            let actual = log.ensure_topic(topic, &TopicConfig::new(n))?.partitions;
-            if actual != n {
+        let dead_letter = (config.on_decode_error == OnDecodeError::DeadLetter
+            || config.on_processing_error == OnProcessingError::DeadLetter)
+            .then(|| {
+                config
+                    .dead_letter_topic
+                    .clone()
+                    .unwrap_or_else(|| format!("{group}-dlq"))
+            });
+        let existing_dlq = match &dead_letter {
+            Some(t) => match log.topic_config(t) {
+                Ok(c) => Some(c.partitions),
+                Err(Error::UnknownTopic(_)) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let planned = plan::plan(
+            &plan::Shape::of(&topology),
+            &partitions,
+            &group,
+            dead_letter.as_deref().map(|t| (t, existing_dlq)),
+        )?;
+        for topic in planned {
+            let actual = log.ensure_topic(&topic.name, &topic.config())?.partitions;
+            if actual != topic.partitions {
                 return Err(Error::Topology(vec![format!(
-                    "internal topic '{topic}' has {actual} partitions but needs {n}; \
-                     reset the application to recreate it"
+                    "internal topic '{}' has {actual} partitions but needs {}; reset the \
+                     application to recreate it",
+                    topic.name, topic.partitions
                 )]));
             }
-        }
-        co_partitioned(&joins, &partitions)?;
-        // Changelogs have one partition per task of the sub-topology owning the store.
-        for (store, sub) in topology.store_owners() {
-            let n = topology
-                .sources_of(sub)
-                .iter()
-                .filter_map(|s| partitions.get(&s.topic))
-                .max()
-                .copied()
-                .unwrap_or(1);
-            let topic = crate::store::changelog_topic(&group, &store);
-            let actual = log
-                .ensure_topic(&topic, &TopicConfig::new(n).compacted())?
-                .partitions;
-            if actual != n {
-                return Err(Error::Topology(vec![format!(
-                    "changelog topic '{topic}' has {actual} partitions but needs {n}"
-                )]));
-            }
-            partitions.insert(topic, n);
+            partitions.insert(topic.name, actual);
         }
         let stores = topology.store_names();
         let state = if stores.is_empty() {
@@ -210,16 +156,8 @@ impl App {
             Some(open_state(&stores)?)
         };
         let mut config = config;
-        if config.on_decode_error == OnDecodeError::DeadLetter
-            || config.on_processing_error == OnProcessingError::DeadLetter
-        {
-            let dlq = config
-                .dead_letter_topic
-                .clone()
-                .unwrap_or_else(|| format!("{group}-dlq"));
-            let n = log.ensure_topic(&dlq, &TopicConfig::new(1))?.partitions;
-            partitions.insert(dlq.clone(), n);
-            config.dead_letter_topic = Some(dlq);
+        if dead_letter.is_some() {
+            config.dead_letter_topic = dead_letter;
         }
         Ok(App {
             topology,
@@ -228,7 +166,16 @@ impl App {
             config,
             group,
             partitions,
+            membership: None,
         })
+    }
+
+    /// Runs the application as a member of a group that assigns and
+    /// revokes partitions while it runs (several instances of it, in this
+    /// process or others); by default ([`Solo`]) it owns every partition.
+    pub fn with_membership(mut self, membership: Arc<dyn Membership>) -> Self {
+        self.membership = Some(membership);
+        self
     }
 
     /// The consumer group (application id).
@@ -254,7 +201,6 @@ impl App {
         store_reader(&self.state, &self.partitions, &self.group, name)
     }
 
-    /// Creates every task, positioned at its committed offsets.
     /// The application's global tables, loaded to the end of their topics.
     pub(crate) fn globals(&self) -> Result<Globals> {
         let loaders: Globals = self.topology.global_loaders().into();
@@ -278,138 +224,92 @@ impl App {
         Ok(loaders)
     }
 
-    pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
-        let committed = self.log.committed_offsets(&self.group)?;
-        let mut ids = Vec::new();
-        let mut task_counts = Vec::new();
-        for sub in 0..self.topology.sub_topology_count() {
-            let sources = self.topology.sources_of(sub);
-            let n = sources
-                .iter()
-                .filter_map(|s| self.partitions.get(&s.topic))
-                .max()
-                .copied();
-            task_counts.push(n.unwrap_or(0));
-            for partition in 0..n.unwrap_or(0) {
-                ids.push((
-                    TaskId {
-                        sub_topology: sub,
-                        partition,
-                    },
-                    sources.clone(),
-                ));
-            }
-        }
-        // Tasks are created (and their state restored) on `threads` threads.
-        let threads = self.config.threads.clamp(1, ids.len().max(1));
-        // Every store partition (one per changelog partition) has a write
-        // cache, and each the same share. Restores happen before any write
-        // cache fills: each restoring thread may use the threads' share of
-        // the caches' memory for its batches.
-        let caches: u32 = self
-            .topology
-            .store_names()
-            .iter()
-            .filter_map(|s| {
-                let changelog = crate::store::changelog_topic(&self.group, s);
-                self.partitions.get(&changelog)
-            })
-            .sum();
-        let settings = TaskSettings {
-            app: self.group.clone(),
-            offset_reset: self.config.offset_reset,
-            on_decode_error: self.config.on_decode_error,
-            on_processing_error: self.config.on_processing_error,
-            node_names: Arc::new(self.topology.node_names()),
-            dead_letter_topic: self.config.dead_letter_topic.clone(),
-            fetch_max_bytes: self.config.fetch_max_bytes,
-            max_poll_records: self.config.max_poll_records,
-            store_cache_memory: self.config.write_cache_memory() / caches.max(1) as usize,
-            restore_memory: self.config.write_cache_memory() / threads,
-            out_of_orderness: millis(self.config.max_out_of_orderness),
-            idle_timeout: millis(self.config.idle_timeout),
-            writers: Arc::new(
-                self.topology
-                    .internal_writers()
-                    .into_iter()
-                    .map(|(topic, sub)| (topic, task_counts.get(sub).copied().unwrap_or(0)))
-                    .collect(),
-            ),
-        };
-        let drift = millis(self.config.max_watermark_drift);
-        let alignments: super::task::Alignments = Arc::new(
-            task_counts
-                .iter()
-                .enumerate()
-                .map(|(sub, &n)| (sub, Arc::new(super::alignment::Alignment::new(n, drift))))
-                .collect(),
-        );
-        let create = |(id, sources): &(TaskId, Vec<crate::topology::SourceSpec>)| {
-            Task::new(
-                *id,
-                sources,
-                &self.partitions,
-                settings.clone(),
-                &committed,
-                self.log.as_ref(),
-                self.state.as_ref(),
-                &alignments,
-            )
-        };
-        let chunks: Vec<Result<Vec<Task>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let mine: Vec<_> = ids.iter().skip(t).step_by(threads).collect();
-                    scope.spawn(move || mine.into_iter().map(create).collect::<Result<Vec<Task>>>())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Runtime("task creation panicked".into())))
-                })
-                .collect()
-        });
-        let mut tasks = Vec::with_capacity(ids.len());
-        for chunk in chunks {
-            tasks.extend(chunk?);
-        }
-        tasks.sort_by_key(|t| t.id);
-        Ok(tasks)
+    /// The factory of the application's tasks, for `restorers` restore threads.
+    fn factory(&self, restorers: usize) -> Result<TaskFactory> {
+        TaskFactory::new(
+            &self.topology,
+            (&self.group, &self.config),
+            &self.partitions,
+            Arc::clone(&self.log),
+            self.state.clone(),
+            restorers,
+        )
     }
 
-    /// Starts the worker threads.
+    /// Creates every task, positioned at the group's committed offsets,
+    /// on the calling thread (for the test driver).
+    pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
+        let factory = self.factory(1)?;
+        let committed = self.log.committed_offsets(&self.group)?;
+        factory
+            .all()
+            .into_iter()
+            .map(|id| factory.create(id, &committed))
+            .collect()
+    }
+
+    /// Starts the application: joins the group, and starts the worker
+    /// threads and the task manager, which creates and restores the tasks
+    /// of the partitions the group assigns (on restore threads) and hands
+    /// them to the workers. Returns at once; tasks may still be restoring
+    /// ([`RunningApp::wait_until_restored`]).
     pub fn start(self) -> Result<RunningApp> {
         let globals = self.globals()?;
-        let tasks = self.tasks()?;
-        let threads = self.config.threads.min(tasks.len().max(1));
-        let mut per_worker: Vec<Vec<Task>> = (0..threads).map(|_| Vec::new()).collect();
-        // Deal partitions out so that each worker gets a share of each sub-topology.
-        for (i, t) in tasks.into_iter().enumerate() {
-            per_worker[i % threads].push(t);
-        }
+        let threads = self.config.threads.max(1);
+        // Restores run beside the workers, at least two at a time so that
+        // a long one does not hold up the others.
+        let restorers = threads.max(2);
+        let factory = Arc::new(self.factory(restorers)?);
+        let counters = Arc::clone(&factory.env.counters);
+        let membership = self
+            .membership
+            .clone()
+            .unwrap_or_else(|| Arc::new(Solo::new(Arc::clone(&self.log))));
+        let member = membership.join(&self.group, &factory.subscriptions())?;
         let shared = Arc::new(Shared::new(threads));
+        let env = Arc::new(worker::Env {
+            log: Arc::clone(&self.log),
+            member: Arc::clone(&member),
+            globals,
+            commit_interval: self.config.commit_interval,
+            shared: Arc::clone(&shared),
+        });
         let mut handles = Vec::with_capacity(threads);
-        for (i, tasks) in per_worker.into_iter().enumerate() {
-            let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
-            tracing::info!(worker = i, tasks = ?ids, "starting worker");
-            let (log, group, shared) = (
-                Arc::clone(&self.log),
-                self.group.clone(),
-                Arc::clone(&shared),
-            );
-            let interval = self.config.commit_interval;
-            let globals = Arc::clone(&globals);
+        let mut inboxes = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = std::sync::mpsc::channel();
+            inboxes.push(tx);
+            let env = Arc::clone(&env);
             let handle = std::thread::Builder::new()
                 .name(format!("tributary-worker-{i}"))
-                .spawn(move || worker::run(i, tasks, &globals, log, group, interval, shared))
+                .spawn(move || worker::run(i, rx, env))
                 .map_err(|e| Error::io("spawning a worker thread", e))?;
             handles.push(handle);
         }
+        tracing::info!(app = %self.group, workers = threads, "started");
+        let mut manager = Manager::new(
+            factory,
+            Arc::clone(&member),
+            Arc::clone(&shared),
+            inboxes,
+            restorers,
+        )?;
+        // The first assignment is taken before `start` returns, so that
+        // its tasks count as pending from the start.
+        if let Err(e) = manager.poll_group() {
+            shared.stopping.store(true, Ordering::Release);
+            return Err(e);
+        }
+        let manager = std::thread::Builder::new()
+            .name("tributary-tasks".into())
+            .spawn(move || manager.run())
+            .map_err(|e| Error::io("spawning the task manager thread", e))?;
         Ok(RunningApp {
             shared,
             handles,
+            manager: Some(manager),
+            member,
+            counters,
             state: self.state.clone(),
             partitions: self.partitions.clone(),
             group: self.group.clone(),
@@ -439,15 +339,12 @@ impl App {
     pub fn run_until_signal(self) -> Result<Stats> {
         let running = self.start()?;
         let shared = Arc::clone(&running.shared);
+        let counters = Arc::clone(&running.counters);
         let started = Instant::now();
         let mut last = (Instant::now(), 0u64);
         shutdown::wait_for_signal(|| {
             if last.0.elapsed() >= Duration::from_secs(10) {
-                let n: u64 = shared
-                    .workers
-                    .iter()
-                    .map(|w| w.processed.load(Ordering::Relaxed))
-                    .sum();
+                let n = counters.processed();
                 let rate = (n - last.1) as f64 / last.0.elapsed().as_secs_f64();
                 tracing::info!(
                     records = n,
@@ -468,6 +365,9 @@ impl App {
 pub struct RunningApp {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<Result<()>>>,
+    manager: Option<JoinHandle<Result<()>>>,
+    member: Arc<dyn Member>,
+    counters: Arc<Counters>,
     state: Option<Arc<dyn StateBackend>>,
     partitions: HashMap<String, u32>,
     group: String,
@@ -507,13 +407,45 @@ impl RunningApp {
         self.state.as_ref().map_or(0, |s| s.memory_usage())
     }
 
-    /// Records processed so far, over all workers.
+    /// Records processed so far, by all tasks.
     pub fn records_in(&self) -> u64 {
-        self.shared
-            .workers
-            .iter()
-            .map(|w| w.processed.load(Ordering::Relaxed))
-            .sum()
+        self.counters.processed()
+    }
+
+    /// The counters so far (as [`shutdown`](Self::shutdown) returns them at the end).
+    pub fn stats(&self) -> Stats {
+        self.counters.stats()
+    }
+
+    /// The counters of every task this instance has run, running or not.
+    pub fn task_stats(&self) -> BTreeMap<super::TaskId, Stats> {
+        self.counters.by_task()
+    }
+
+    /// Tasks assigned to this instance that are not running yet: being
+    /// restored, or on their way to a worker.
+    pub fn restoring(&self) -> usize {
+        self.shared.pending.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every assigned task has restored its state and runs.
+    /// Fails on timeout or if the application stopped.
+    pub fn wait_until_restored(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.restoring() > 0 {
+            if self.is_stopping() {
+                return Err(Error::Runtime(
+                    "the application stopped before its tasks were restored".into(),
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Runtime(format!(
+                    "tasks still restoring after {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     /// True once a worker failed or a stop was asked for.
@@ -522,8 +454,9 @@ impl RunningApp {
     }
 
     /// Waits until every input, internal topics included, is processed to
-    /// its end: all workers idle, with no progress across two of each
-    /// worker's passes. Fails on timeout or if the application stopped.
+    /// its end: every task restored and running, all workers idle, with no
+    /// progress across two of each worker's passes. Fails on timeout or if
+    /// the application stopped.
     pub fn wait_until_caught_up(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let snapshot = || -> (u64, Vec<u64>, bool) {
@@ -531,7 +464,7 @@ impl RunningApp {
             (
                 self.records_in(),
                 w.iter().map(|s| s.passes.load(Ordering::Acquire)).collect(),
-                w.iter().all(|s| s.idle.load(Ordering::Acquire)),
+                self.restoring() == 0 && w.iter().all(|s| s.idle.load(Ordering::Acquire)),
             )
         };
         let mut stable_rounds = 0;
@@ -597,100 +530,28 @@ impl RunningApp {
         self.join()
     }
 
-    /// Waits for the workers to stop; their counters, or the first error.
-    fn join(self) -> Result<Stats> {
+    /// Waits for the workers and the task manager to stop, then leaves
+    /// the group; the counters, or the first error.
+    fn join(mut self) -> Result<Stats> {
         let mut first_error = None;
-        for h in self.handles {
+        let manager = self.manager.take();
+        for h in self.handles.into_iter().chain(manager) {
             match h.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
                 Err(_) => {
-                    first_error.get_or_insert(Error::Runtime("a worker thread panicked".into()));
+                    first_error.get_or_insert(Error::Runtime("a runtime thread panicked".into()));
                 }
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        Ok(Stats {
-            records_in: self
-                .shared
-                .workers
-                .iter()
-                .map(|w| w.processed.load(Ordering::Relaxed))
-                .sum(),
-            dead_lettered: self
-                .shared
-                .workers
-                .iter()
-                .map(|w| w.dead_lettered.load(Ordering::Relaxed))
-                .sum(),
-            restored: self
-                .shared
-                .workers
-                .iter()
-                .map(|w| w.restored.load(Ordering::Relaxed))
-                .sum(),
-            late_dropped: self
-                .shared
-                .workers
-                .iter()
-                .map(|w| w.late_dropped.load(Ordering::Relaxed))
-                .sum(),
-            late_by_operator: {
-                let mut all = BTreeMap::new();
-                for w in &self.shared.workers {
-                    let mine = w
-                        .late_by_operator
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    for (op, n) in mine.iter() {
-                        *all.entry(op.clone()).or_default() += n;
-                    }
-                }
-                all
-            },
-        })
-    }
-}
-
-/// Checks that the inputs of every join have the same partition count.
-fn co_partitioned(
-    joins: &[(String, Vec<Vec<String>>)],
-    partitions: &HashMap<String, u32>,
-) -> Result<()> {
-    let mut problems = Vec::new();
-    for (name, sides) in joins {
-        let counts: Vec<(&String, u32)> = sides
-            .iter()
-            .flatten()
-            .filter_map(|t| partitions.get(t).map(|n| (t, *n)))
-            .collect();
-        if counts.windows(2).any(|w| w[0].1 != w[1].1) {
-            let list: Vec<String> = counts
-                .iter()
-                .map(|(t, n)| format!("'{t}' has {n}"))
-                .collect();
-            problems.push(format!(
-                "join '{name}' needs co-partitioned inputs, but {}: give the topics the same \
-                 number of partitions, or re-key one side with key_by(...) (its repartition \
-                 topic is sized to match), or join a global table instead",
-                list.join(", ")
-            ));
+        self.member.leave();
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(self.counters.stats()),
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Topology(problems))
-    }
-}
-
-/// A duration in whole milliseconds, saturating.
-pub(crate) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Opens the RocksDB state of an application in `dir`.

@@ -1,12 +1,17 @@
 //! The runtime: running a topology against a log.
 //!
 //! [`App::new`] checks the topology against the log (every input and
-//! output topic must exist; internal topics are created), [`App::start`]
-//! creates one [`task`](TaskId) per sub-topology and partition number and
-//! spreads the tasks over worker threads. Each worker polls its tasks,
-//! appends their outputs, and every `commit_interval` syncs the outputs and
-//! commits the input positions to the consumer group: at-least-once. A
-//! restarted application continues from the last committed positions.
+//! output topic must exist; internal topics are created). [`App::start`]
+//! joins the application's [group](crate::group) and starts worker threads
+//! and a task manager: for the partitions the group assigns, the manager
+//! creates one [`task`](TaskId) per sub-topology and partition number,
+//! restores its state on a restore thread, and hands it to a worker; for
+//! partitions revoked, the worker commits and closes the task (its state
+//! stays on disk, so that it restores little if it comes back). Each worker
+//! polls its tasks, appends their outputs, and every `commit_interval`
+//! syncs the outputs and commits the input positions to the group:
+//! at-least-once. A restarted application continues from the last
+//! committed positions.
 //!
 //! [`App::run_until_signal`] is the usual `main`: it runs until SIGINT or
 //! SIGTERM, then commits and stops. [`App::run_to_end`] (and
@@ -23,17 +28,23 @@
 mod alignment;
 mod app;
 mod config;
+mod counters;
+mod factory;
+mod manager;
 mod panics;
+mod plan;
 mod reset;
 mod shutdown;
 pub(crate) mod task;
+mod task_env;
 pub mod watermarks;
 pub(crate) mod worker;
 
-pub use app::{App, RunningApp, Stats};
-pub(crate) use app::{Globals, millis};
+pub use crate::task_id::TaskId;
+pub use app::{App, RunningApp};
 pub use config::{
     Config, OffsetReset, OnDecodeError, OnProcessingError, Until, dead_letter_headers,
 };
+pub use counters::Stats;
 pub use reset::{ReplayFrom, ResetReport, is_internal_topic, reset_application};
-pub use task::TaskId;
+pub(crate) use worker::Globals;

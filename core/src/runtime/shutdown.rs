@@ -1,30 +1,22 @@
-//! Stopping: the shared stop flag, progress counters, and signal handling.
+//! Stopping: the shared stop flag, progress of the workers, and signal handling.
 
 use crate::log::TopicPartition;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 /// Progress of one worker, read by the controlling thread.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerStatus {
-    /// Records processed so far.
-    pub(crate) processed: AtomicU64,
     /// Loop passes completed so far.
     pub(crate) passes: AtomicU64,
     /// True when the last pass found nothing to process.
     pub(crate) idle: AtomicBool,
-    /// Records dead-lettered (set when the worker stops).
-    pub(crate) dead_lettered: AtomicU64,
-    /// Records dropped as late (set when the worker stops).
-    pub(crate) late_dropped: AtomicU64,
-    /// Records dropped as late per operator (set when the worker stops).
-    pub(crate) late_by_operator: Mutex<BTreeMap<String, u64>>,
-    /// Changelog records replayed to restore state (set when the worker starts).
-    pub(crate) restored: AtomicU64,
+    /// In a bounded run: true when every task of the worker is done.
+    pub(crate) finished: AtomicBool,
 }
 
-/// State shared between the workers and the application handle.
+/// State shared between the workers, the task manager and the application handle.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Set to ask every worker to commit and stop.
@@ -32,6 +24,9 @@ pub(crate) struct Shared {
     pub(crate) workers: Vec<WorkerStatus>,
     /// Set to start a bounded run: the end offset of every input partition.
     pub(crate) drain: Mutex<Option<Arc<HashMap<TopicPartition, u64>>>>,
+    /// Tasks assigned but not running yet: restoring, or on their way to
+    /// a worker.
+    pub(crate) pending: AtomicUsize,
 }
 
 impl Shared {
@@ -48,6 +43,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             workers: (0..workers).map(|_| WorkerStatus::default()).collect(),
             drain: Mutex::new(None),
+            pending: AtomicUsize::new(0),
         }
     }
 }

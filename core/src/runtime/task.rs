@@ -9,7 +9,10 @@
 
 use super::alignment::Alignment;
 use super::config::{OnDecodeError, OnProcessingError, dead_letter_headers as dlh};
+use super::counters::TaskCounters;
 use super::panics::{self, Panic};
+use super::task_env::TaskEnv;
+use super::task_env::TaskSettings;
 use super::watermarks::Announcement;
 use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
@@ -18,59 +21,13 @@ use crate::operators::clock::{Clock, InputKind, TimeDriven};
 use crate::operators::source::SourceProcessor;
 use crate::operators::{Ctx, TaskInit};
 use crate::record::{Header, Record};
-use crate::store::restore::{self, Positions};
+use crate::store::restore::{self, Marker, Positions};
 use crate::store::{Registered, changelog_topic, lock};
-use crate::topology::SourceSpec;
+pub(crate) use crate::task_id::TaskId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use tributary_state::{StateBackend, StateBatch};
-
-/// Identifies a task: sub-topology and partition number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId {
-    /// The sub-topology.
-    pub sub_topology: usize,
-    /// The partition number.
-    pub partition: u32,
-}
-
-impl std::fmt::Display for TaskId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}_{}", self.sub_topology, self.partition)
-    }
-}
-
-/// Settings shared by all tasks of an application.
-#[derive(Debug, Clone)]
-pub(crate) struct TaskSettings {
-    /// The application id (prefix of changelog topics).
-    pub(crate) app: String,
-    pub(crate) offset_reset: super::config::OffsetReset,
-    pub(crate) on_decode_error: OnDecodeError,
-    pub(crate) on_processing_error: OnProcessingError,
-    /// Every node's name, by node index (errors name the operator).
-    pub(crate) node_names: Arc<Vec<String>>,
-    pub(crate) dead_letter_topic: Option<String>,
-    pub(crate) fetch_max_bytes: usize,
-    pub(crate) max_poll_records: usize,
-    /// Memory budget of the write cache of each of the task's stores.
-    pub(crate) store_cache_memory: usize,
-    /// Memory for a batch of changes while a store is restored.
-    pub(crate) restore_memory: usize,
-    /// Allowed lateness of records behind the largest event time, in ms.
-    pub(crate) out_of_orderness: i64,
-    /// An input with nothing to read for this long (ms) stops holding the
-    /// watermark back.
-    pub(crate) idle_timeout: i64,
-    /// Repartition topics (of every sub-topology), with the number of
-    /// tasks that write into each: their readers' watermarks come from
-    /// those tasks' announcements, and a task announces its own into those
-    /// it writes.
-    pub(crate) writers: Arc<HashMap<String, u32>>,
-}
-
-/// Where a task publishes its watermark for its siblings (see [`Alignment`]).
-pub(crate) type Alignments = Arc<HashMap<usize, Arc<Alignment>>>;
 
 struct Input {
     tp: TopicPartition,
@@ -112,12 +69,14 @@ pub(crate) struct Task {
     timers: Vec<(usize, Arc<std::sync::Mutex<dyn TimeDriven>>)>,
     /// Watermark the timers were last called at.
     timers_at: i64,
-    /// Changelog records replayed when the task started.
-    pub(crate) restored: u64,
     /// Records processed since the task started.
     pub(crate) records_in: u64,
-    /// Records sent to the dead-letter topic since the task started.
-    pub(crate) dead_lettered: u64,
+    /// The task's counters, kept by the application beyond this task's life.
+    counters: Arc<TaskCounters>,
+    /// Late records per operator already added to `counters`.
+    late_counted: BTreeMap<String, u64>,
+    /// The state directory's writer id (signs changelog markers).
+    writer: Arc<str>,
     /// Output slots of the repartition topics the task writes, which get
     /// its watermark announcements.
     announce_to: Vec<usize>,
@@ -149,18 +108,18 @@ impl Task {
     /// with their changelogs, and finds its start positions (from local
     /// state, else the changelog markers, else the group's committed
     /// positions, else the reset policy).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: TaskId,
-        sources: &[SourceSpec],
-        partitions: &HashMap<String, u32>,
-        settings: TaskSettings,
+        env: &TaskEnv,
         committed: &BTreeMap<TopicPartition, u64>,
-        log: &dyn Log,
-        state: Option<&Arc<dyn StateBackend>>,
-        alignments: &Alignments,
     ) -> Result<Task> {
         panics::install_hook();
+        let sources = &env.sources[id.sub_topology];
+        let partitions = &env.partitions;
+        let settings = env.settings.clone();
+        let log = env.log.as_ref();
+        let state = env.state.as_ref();
+        let counters = env.counters.of(id);
         let mut init = TaskInit {
             partition: id.partition,
             partitions,
@@ -181,19 +140,21 @@ impl Task {
             sourced.push((tp, s.node, source));
         }
         let stores = std::mem::take(&mut init.stores.stores);
-        let mut restored = 0;
         let mut recovered: Option<Positions> = None;
+        let mut recovered_clock = None;
         if let (Some(state), false) = (state, stores.is_empty()) {
             let prepared = restore::prepare(
                 log,
                 state,
-                &settings.app,
-                id,
+                (&settings.app, id, &env.writer),
                 &stores,
                 settings.restore_memory,
             )?;
-            restored = prepared.restored;
+            counters
+                .restored
+                .fetch_add(prepared.restored, std::sync::atomic::Ordering::Relaxed);
             recovered = prepared.positions;
+            recovered_clock = prepared.clock;
         }
         let mut inputs = Vec::new();
         for (tp, node, source) in sourced {
@@ -235,9 +196,12 @@ impl Task {
         };
         let kinds: Vec<InputKind> = inputs.iter().map(|i| i.kind).collect();
         let mut clock = Clock::new(&kinds, settings.out_of_orderness);
-        if let Some(state) = state
-            && let Some(saved) = state.meta(&clock_key(id))?
-        {
+        let saved = match (recovered_clock, state) {
+            (Some(c), _) => Some(c),
+            (None, Some(state)) => state.meta(&clock_key(id))?,
+            (None, None) => None,
+        };
+        if let Some(saved) = saved {
             clock.restore(&saved);
             if clock.at_end() {
                 tracing::warn!(
@@ -257,6 +221,14 @@ impl Task {
             .map(|(slot, _)| slot)
             .collect();
         let timers_at = clock.watermark();
+        let alignment = if announce_to.is_empty() {
+            None
+        } else {
+            env.alignments.get(&id.sub_topology).cloned()
+        };
+        if let Some(a) = &alignment {
+            a.join(id.partition);
+        }
         let mut ctx = Ctx::new(&init.outputs, clock);
         ctx.input_topics = inputs.iter().map(|i| i.tp.topic.clone()).collect();
         Ok(Task {
@@ -271,20 +243,22 @@ impl Task {
             state: state.cloned(),
             changelog: BatchBuilder::new(),
             max_timestamp: i64::MIN,
-            restored,
             records_in: 0,
-            dead_lettered: 0,
-            alignment: if announce_to.is_empty() {
-                None
-            } else {
-                alignments.get(&id.sub_topology).cloned()
-            },
+            counters,
+            late_counted: BTreeMap::new(),
+            writer: Arc::clone(&env.writer),
+            alignment,
             announce_to,
             announced: None,
             announce_due: false,
             held_back: false,
             broken: false,
         })
+    }
+
+    /// True when the task reads `tp`.
+    pub(crate) fn reads(&self, tp: &TopicPartition) -> bool {
+        self.inputs.iter().any(|i| &i.tp == tp)
     }
 
     /// True when a store's write cache holds so many changes that the task
@@ -376,7 +350,7 @@ impl Task {
                             "record sent to the dead-letter topic"
                         );
                         dead_letter(&mut self.ctx, slot, &input.tp, record, &e.to_string(), &[]);
-                        self.dead_lettered += 1;
+                        self.counters.dead_lettered.fetch_add(1, Relaxed);
                     }
                     _ => {
                         return Err(Error::Decode {
@@ -406,7 +380,7 @@ impl Task {
                             let task = self.id.to_string();
                             let extra = [(dlh::OPERATOR, operator.as_str()), (dlh::TASK, &task)];
                             dead_letter(&mut self.ctx, slot, &input.tp, record, &message, &extra);
-                            self.dead_lettered += 1;
+                            self.counters.dead_lettered.fetch_add(1, Relaxed);
                         }
                         _ => return Err(self.panicked(message, during)),
                     }
@@ -428,6 +402,7 @@ impl Task {
             return Err(e);
         }
         self.records_in += records;
+        self.counters.processed.fetch_add(records, Relaxed);
         self.announce();
         if let Some(a) = &self.alignment {
             let clock = &self.ctx.clock;
@@ -540,10 +515,26 @@ impl Task {
         self.ctx.late.by_operator()
     }
 
-    /// Reports late records not reported yet (when the task stops).
-    pub(crate) fn report_late(&mut self) {
+    /// Adds the late records counted since the last call to the task's
+    /// counters.
+    fn count_late(&mut self) {
+        for (op, n) in self.ctx.late.by_operator() {
+            let counted = self.late_counted.entry(op.to_owned()).or_default();
+            self.counters.add_late(op, n - *counted);
+            *counted = n;
+        }
+    }
+
+    /// Closes the task (after a commit, or without one when it was lost):
+    /// reports late records not reported yet, and stops holding its
+    /// siblings back. Its state stays on disk with its checkpoint.
+    pub(crate) fn close(mut self) {
         let ooo = self.ctx.clock.out_of_orderness();
         self.ctx.late.report_rest(ooo);
+        self.count_late();
+        if let Some(a) = &self.alignment {
+            a.leave(self.id.partition);
+        }
     }
 
     /// Starts a bounded run: the task reads each input topic up to the
@@ -622,6 +613,7 @@ impl Task {
             }
         }
         self.announce_due = true;
+        self.count_late();
         let moved = self.inputs.iter().any(|i| i.position != i.committed);
         if let Some(state) = self.state.clone()
             && !self.stores.is_empty()
@@ -649,10 +641,16 @@ impl Task {
         let ts = self.max_timestamp.max(0);
         let p = self.id.partition;
         let mut batch = StateBatch::new();
+        let clock = self.ctx.clock.encode();
         for s in &self.stores {
             self.changelog.clear();
             lock(&s.store).flush(&mut batch, &mut self.changelog, ts)?;
-            restore::push_marker(&mut self.changelog, ts, &positions);
+            Marker {
+                positions: &positions,
+                clock: &clock,
+                writer: &self.writer,
+            }
+            .push(&mut self.changelog, ts);
             let topic = changelog_topic(&self.settings.app, &s.name);
             let base = log.append(&topic, p, &mut self.changelog)?;
             log.sync(&topic, p)?;
@@ -663,7 +661,7 @@ impl Task {
             &restore::positions_key(self.id),
             &restore::encode_positions(&positions),
         );
-        batch.meta(&clock_key(self.id), &self.ctx.clock.encode());
+        batch.meta(&clock_key(self.id), &clock);
         state.commit(&batch)?;
         Ok(())
     }

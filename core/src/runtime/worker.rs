@@ -1,10 +1,12 @@
-//! Worker threads: each runs a fixed set of tasks in a loop, until the
-//! application stops or, in a bounded run, until all its tasks are done.
+//! Worker threads: each runs the tasks the [task manager](super::manager)
+//! gives it, in a loop, until the application stops.
 //!
 //! A worker polls its tasks round-robin; when none had anything to do it
 //! backs off (1 ms doubling to 20 ms) so that an idle application costs
 //! nothing and a busy one never sleeps. Every `commit_interval`, and when it
-//! stops, it commits: outputs synced first, then positions stored.
+//! stops, it commits ([`commit`]). Between passes it takes the manager's
+//! [`Command`]s: a restored task to run, tasks to commit and give up (a
+//! revocation), tasks to drop without committing (lost).
 //!
 //! When a task fails (an error, or a panic in user code that the
 //! application is configured to stop on), the worker commits its other
@@ -15,53 +17,98 @@
 //! outside user code stops the application too, logged at error level.
 
 use super::shutdown::Shared;
-use super::task::Task;
-use crate::error::Result;
-use crate::log::Log;
+use super::task::{Task, TaskId};
+use crate::error::{Error, Result};
+use crate::group::Member;
+use crate::log::{Log, TopicPartition};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 const MAX_BACKOFF: Duration = Duration::from_millis(20);
 
-/// Runs `tasks` until the application stops (or a bounded run is over for
-/// all of them); commits on the way out.
-pub(crate) fn run(
-    index: usize,
-    mut tasks: Vec<Task>,
-    globals: &super::app::Globals,
-    log: Arc<dyn Log>,
-    group: String,
-    commit_interval: Duration,
-    shared: Arc<Shared>,
-) -> Result<()> {
+/// The loaders of an application's global tables (every worker keeps them current).
+pub(crate) type Globals = Arc<[Arc<dyn crate::topology::GlobalLoader>]>;
+
+/// What the task manager asks of a worker.
+pub(crate) enum Command {
+    /// Run this task (created and restored).
+    Add(Box<Task>),
+    /// Commit these tasks and close them; reply when done.
+    Revoke(Vec<TaskId>, Sender<Result<()>>),
+    /// Close these tasks without committing; reply when done.
+    Lose(Vec<TaskId>, Sender<()>),
+}
+
+/// What every worker of an application shares.
+pub(crate) struct Env {
+    pub(crate) log: Arc<dyn Log>,
+    pub(crate) member: Arc<dyn Member>,
+    pub(crate) globals: Globals,
+    pub(crate) commit_interval: Duration,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Runs the tasks it is given until the application stops; commits on
+/// the way out.
+pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Result<()> {
+    let shared = &env.shared;
     let _stop_on_panic = StopOnPanic {
         worker: index,
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
     };
     let status = &shared.workers[index];
-    status
-        .restored
-        .store(tasks.iter().map(|t| t.restored).sum(), Ordering::Relaxed);
+    let log = env.log.as_ref();
+    let member = env.member.as_ref();
+    let mut tasks: Vec<Task> = Vec::new();
     let mut last_commit = Instant::now();
     let mut backoff = Duration::ZERO;
-    let mut draining = false;
+    let mut draining: Option<Arc<HashMap<TopicPartition, u64>>> = None;
     let mut failed = None;
     let result = (|| -> Result<()> {
         while !shared.stopping.load(Ordering::Acquire) {
-            if !draining && let Some(ends) = shared.drain_request() {
+            while let Ok(command) = inbox.try_recv() {
+                status.finished.store(false, Ordering::SeqCst);
+                match command {
+                    Command::Add(mut task) => {
+                        if let Some(ends) = &draining {
+                            task.drain_to(ends);
+                        }
+                        tasks.push(*task);
+                        shared.pending.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    Command::Revoke(ids, reply) => {
+                        let mut mine = take(&mut tasks, &ids);
+                        let committed = commit(&mut mine, log, member);
+                        mine.into_iter().for_each(Task::close);
+                        let outcome = committed.as_ref().map(|_| ()).map_err(|e| {
+                            Error::Runtime(format!("worker {index}: committing revoked tasks: {e}"))
+                        });
+                        let _ = reply.send(outcome);
+                        committed?;
+                    }
+                    Command::Lose(ids, reply) => {
+                        take(&mut tasks, &ids).into_iter().for_each(Task::close);
+                        let _ = reply.send(());
+                    }
+                }
+            }
+            if draining.is_none()
+                && let Some(ends) = shared.drain_request()
+            {
                 for task in &mut tasks {
                     task.drain_to(&ends);
                 }
-                draining = true;
+                draining = Some(ends);
             }
             let mut work = 0;
-            for g in globals.iter() {
-                g.poll(log.as_ref())?;
+            for g in env.globals.iter() {
+                g.poll(log)?;
             }
-            let before: u64 = tasks.iter().map(|t| t.records_in).sum();
             for (i, task) in tasks.iter_mut().enumerate() {
-                match task.poll(log.as_ref(), crate::now_millis()) {
+                match task.poll(log, crate::now_millis()) {
                     Ok(n) => work += n,
                     Err(e) => {
                         failed = Some(i);
@@ -69,17 +116,16 @@ pub(crate) fn run(
                     }
                 }
             }
-            let after: u64 = tasks.iter().map(|t| t.records_in).sum();
-            status
-                .processed
-                .fetch_add(after - before, Ordering::Relaxed);
             status.idle.store(work == 0, Ordering::Release);
             status.passes.fetch_add(1, Ordering::Release);
-            if draining && tasks.iter().all(Task::finished) {
-                break;
+            if draining.is_some() {
+                status
+                    .finished
+                    .store(tasks.iter().all(Task::finished), Ordering::SeqCst);
             }
-            if last_commit.elapsed() >= commit_interval || tasks.iter().any(Task::wants_commit) {
-                commit(&mut tasks, log.as_ref(), &group)?;
+            if last_commit.elapsed() >= env.commit_interval || tasks.iter().any(Task::wants_commit)
+            {
+                commit(&mut tasks, log, member)?;
                 last_commit = Instant::now();
             }
             if work == 0 {
@@ -91,44 +137,39 @@ pub(crate) fn run(
         }
         Ok(())
     })();
-    let dead = tasks.iter().map(|t| t.dead_lettered).sum::<u64>();
-    status.dead_lettered.store(dead, Ordering::Relaxed);
-    let late = tasks.iter().map(Task::late_dropped).sum::<u64>();
-    status.late_dropped.store(late, Ordering::Relaxed);
-    {
-        let mut by_op = status
-            .late_by_operator
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for task in &mut tasks {
-            task.report_late();
-            for (op, n) in task.late_by_operator() {
-                *by_op.entry(op.to_owned()).or_default() += n;
-            }
-        }
-    }
-    match result {
-        Ok(()) => commit(&mut tasks, log.as_ref(), &group),
+    let outcome = match result {
+        Ok(()) => commit(&mut tasks, log, member),
         Err(e) => {
             shared.stopping.store(true, Ordering::Release);
             let task = failed.map(|i| tasks[i].id.to_string());
             if let Some(i) = failed
                 && tasks[i].broken
             {
-                tasks.remove(i);
+                tasks.remove(i).close();
             }
             tracing::error!(
                 worker = index, task, error = %e,
                 "task failed; stopping the application (its other tasks commit first)"
             );
             if failed.is_some()
-                && let Err(c) = commit(&mut tasks, log.as_ref(), &group)
+                && let Err(c) = commit(&mut tasks, log, member)
             {
                 tracing::error!(worker = index, error = %c, "committing the other tasks failed");
             }
             Err(e)
         }
-    }
+    };
+    tasks.into_iter().for_each(Task::close);
+    outcome
+}
+
+/// Takes the tasks `ids` out of `tasks`.
+fn take(tasks: &mut Vec<Task>, ids: &[TaskId]) -> Vec<Task> {
+    let (taken, kept) = std::mem::take(tasks)
+        .into_iter()
+        .partition(|t| ids.contains(&t.id));
+    *tasks = kept;
+    taken
 }
 
 /// Stops the application if the worker thread unwinds from a panic that
@@ -152,15 +193,44 @@ impl Drop for StopOnPanic {
     }
 }
 
-/// Syncs every task's outputs, then stores their positions.
-pub(crate) fn commit(tasks: &mut [Task], log: &dyn Log, group: &str) -> Result<()> {
+/// Syncs every task's outputs, commits their state, then commits their
+/// positions through the group member.
+///
+/// If the group refuses the commit of some partitions
+/// ([`Error::Fenced`]), another member owns them now: the tasks that read
+/// them are dropped (the group's event saying so follows), and the other
+/// tasks' positions are committed.
+pub(crate) fn commit(tasks: &mut Vec<Task>, log: &dyn Log, member: &dyn Member) -> Result<()> {
     let mut positions = Vec::new();
     for t in tasks.iter_mut() {
         positions.extend(t.prepare_commit(log)?);
     }
-    if !positions.is_empty() {
-        log.commit_offsets(group, &positions)?;
-        tracing::debug!(group, partitions = positions.len(), "committed positions");
+    if positions.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    match member.commit(&positions) {
+        Err(Error::Fenced { partitions, .. }) => {
+            let (gone, kept): (Vec<Task>, Vec<Task>) = std::mem::take(tasks)
+                .into_iter()
+                .partition(|t| partitions.iter().any(|tp| t.reads(tp)));
+            *tasks = kept;
+            let ids: Vec<String> = gone.iter().map(|t| t.id.to_string()).collect();
+            tracing::warn!(
+                tasks = ?ids,
+                "the group refused to commit partitions that another member owns now; \
+                 dropping their tasks (what they did since their last commit is redone there)"
+            );
+            gone.into_iter().for_each(Task::close);
+            positions.retain(|(tp, _)| tasks.iter().any(|t| t.reads(tp)));
+            if !positions.is_empty() {
+                member.commit(&positions)?;
+            }
+            Ok(())
+        }
+        other => {
+            other?;
+            tracing::debug!(partitions = positions.len(), "committed positions");
+            Ok(())
+        }
+    }
 }

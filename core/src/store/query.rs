@@ -82,6 +82,19 @@ impl<K: RkyvData, V: RkyvData> StoreReader<K, V> {
         self.len().map(|n| n == 0)
     }
 
+    /// Every entry of one task partition as stored: keys and values in the
+    /// store's encoding, in key order. For comparing stores byte for byte
+    /// (the entries of window and session stores are not `(K, V)` pairs).
+    pub fn encoded_partition(&self, partition: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.backend
+            .scan(self.id, partition, None, None, &mut |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                true
+            })?;
+        Ok(out)
+    }
+
     fn scan(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<(K, V)>> {
         let mut out = Vec::new();
         let mut failed = None;

@@ -7,11 +7,16 @@
 //! *checkpoint*). So at start, per store:
 //!
 //! - checkpoint = changelog end: the local state is current;
-//! - checkpoint < changelog end: the process died between the two writes.
-//!   The local state and positions are the truth (they agree); the
-//!   changelog's tail describes work that will be redone. It is *repaired*:
-//!   the current local value of every key in that tail is appended again, so
-//!   that replaying the changelog gives the local state;
+//! - checkpoint < changelog end, and every marker in the tail was written
+//!   by this state directory (its *writer id*): the process died between
+//!   the two writes. The local state and positions are the truth (they
+//!   agree); the changelog's tail describes work that will be redone. It is
+//!   *repaired*: the current local value of every key in that tail is
+//!   appended again, so that replaying the changelog gives the local state;
+//! - checkpoint < changelog end, and another instance wrote part of the
+//!   tail: the task moved away (a rebalance) and came back. The local state
+//!   is kept and only the tail is applied to it (*rolled forward*), and the
+//!   positions and event-time clock are those of the tail's last marker;
 //! - no checkpoint (state directory lost, or a new machine), or a checkpoint
 //!   past the end (the changelog was recreated): the store partition is
 //!   rebuilt from the changelog, and the input positions are taken from the
@@ -28,13 +33,19 @@ use crate::error::{Error, Result};
 use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
 use crate::record::Header;
-use crate::runtime::TaskId;
+use crate::task_id::TaskId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary_state::{StateBackend, StateBatch};
 
 /// Header naming a changelog marker record.
 pub(crate) const MARKER_HEADER: &str = "tributary.positions";
+/// Header of a marker: the writer id of the state directory that wrote it.
+const WRITER_HEADER: &str = "tributary.writer";
+/// Header of a marker: the task's encoded event-time clock.
+const CLOCK_HEADER: &str = "tributary.clock";
+/// Meta key of a state directory's writer id.
+const WRITER_KEY: &str = "writer-id";
 /// Bytes per changelog fetch (decoded records take several times more).
 const RESTORE_FETCH: usize = 1 << 20;
 
@@ -65,10 +76,53 @@ pub(crate) fn decode_positions(bytes: &[u8]) -> Result<Positions> {
         .collect())
 }
 
-/// Appends a marker with `positions` to a changelog batch.
-pub(crate) fn push_marker(batch: &mut BatchBuilder, timestamp: i64, positions: &Positions) {
-    let header = [Header::new(MARKER_HEADER, &b""[..])];
-    batch.push(timestamp, None, Some(&encode_positions(positions)), &header);
+/// What a commit records in each changelog after the changes: the task's
+/// input positions, its event-time clock and who wrote it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marker<'a> {
+    pub(crate) positions: &'a Positions,
+    pub(crate) clock: &'a [u8],
+    /// The writer id of the state directory (see [`writer_id`]).
+    pub(crate) writer: &'a str,
+}
+
+impl Marker<'_> {
+    /// Appends the marker to a changelog batch.
+    pub(crate) fn push(&self, batch: &mut BatchBuilder, timestamp: i64) {
+        let headers = [
+            Header::new(MARKER_HEADER, &b""[..]),
+            Header::new(WRITER_HEADER, self.writer.as_bytes().to_vec()),
+            Header::new(CLOCK_HEADER, self.clock.to_vec()),
+        ];
+        batch.push(
+            timestamp,
+            None,
+            Some(&encode_positions(self.positions)),
+            &headers,
+        );
+    }
+}
+
+/// The id that a state directory signs its changelog markers with, made
+/// on first use: it tells a task's own interrupted commit from changes
+/// another instance made while it owned the task.
+pub(crate) fn writer_id(backend: &dyn StateBackend) -> Result<String> {
+    if let Some(id) = backend.meta(WRITER_KEY)? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    let id = format!("{:016x}", h.finish());
+    let mut batch = StateBatch::new();
+    batch.meta(WRITER_KEY, id.as_bytes());
+    backend.commit(&batch)?;
+    Ok(id)
 }
 
 fn u64_meta(backend: &dyn StateBackend, key: &str) -> Result<Option<u64>> {
@@ -83,9 +137,15 @@ fn u64_meta(backend: &dyn StateBackend, key: &str) -> Result<Option<u64>> {
 pub(crate) struct Prepared {
     /// Local input positions, or those of the last changelog marker.
     pub(crate) positions: Option<Positions>,
+    /// The event-time clock of the last marker, when the positions came
+    /// from the changelog.
+    pub(crate) clock: Option<Vec<u8>>,
     /// Changelog records applied to rebuild state.
     pub(crate) restored: u64,
 }
+
+/// The positions and clock of a changelog marker.
+type MarkerContents = (Positions, Option<Vec<u8>>);
 
 /// A progress bar on stderr when it is a terminal.
 pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::ProgressBar> {
@@ -103,7 +163,8 @@ pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::Progres
     Some(bar)
 }
 
-/// Checks, repairs or rebuilds every store of a task; see the module docs.
+/// Checks, repairs, rolls forward or rebuilds every store of a task; see
+/// the module docs. `writer` is this state directory's [`writer_id`].
 ///
 /// A restore gathers up to `memory` bytes of changes, sorts them and loads
 /// them as one table file: the larger the batches, the fewer files overlap
@@ -111,8 +172,7 @@ pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::Progres
 pub(crate) fn prepare(
     log: &dyn Log,
     backend: &Arc<dyn StateBackend>,
-    app: &str,
-    task: TaskId,
+    (app, task, writer): (&str, TaskId, &str),
     stores: &[Registered],
     memory: usize,
 ) -> Result<Prepared> {
@@ -120,10 +180,9 @@ pub(crate) fn prepare(
         .meta(&positions_key(task))?
         .map(|b| decode_positions(&b))
         .transpose()?;
-    let mut prepared = Prepared {
-        positions: local.clone(),
-        restored: 0,
-    };
+    let mut restored = 0;
+    // Positions and clock taken from the changelog instead of local state.
+    let mut from_changelog: Option<MarkerContents> = None;
     for store in stores {
         let topic = super::changelog_topic(app, &store.name);
         let p = task.partition;
@@ -132,15 +191,31 @@ pub(crate) fn prepare(
         let checkpoint = u64_meta(backend.as_ref(), &ckpt_key)?;
         match (checkpoint, &local) {
             (Some(c), Some(positions)) if c <= end => {
-                if c < end {
+                if c < end && written_elsewhere(log, &topic, p, c, end, writer)? {
+                    tracing::info!(
+                        store = %store.name, partition = p, from = c, to = end,
+                        "another instance changed this store partition since this one last \
+                         had it; applying those changes to the local state"
+                    );
+                    let (n, marker) = rebuild(
+                        log,
+                        backend.as_ref(),
+                        (store, &topic, p),
+                        c,
+                        &ckpt_key,
+                        memory,
+                    )?;
+                    restored += n;
+                    if marker.is_some() {
+                        from_changelog = marker;
+                    }
+                } else if c < end {
                     repair(
                         log,
                         backend.as_ref(),
                         store,
-                        &topic,
-                        p,
-                        c,
-                        end,
+                        (&topic, p),
+                        (c, end),
                         positions,
                         &ckpt_key,
                     )?;
@@ -175,34 +250,69 @@ pub(crate) fn prepare(
                     &ckpt_key,
                     memory,
                 )?;
-                prepared.restored += n;
-                if local.is_none() && prepared.positions.is_none() {
-                    prepared.positions = marker;
+                restored += n;
+                if local.is_none() && from_changelog.is_none() {
+                    from_changelog = marker;
                 }
             }
         }
         lock(&store.store).reset_cache();
     }
-    if local.is_none()
-        && let Some(positions) = &prepared.positions
-    {
+    if let Some((positions, _)) = &from_changelog {
         let mut batch = StateBatch::new();
         batch.meta(&positions_key(task), &encode_positions(positions));
         backend.commit(&batch)?;
     }
-    Ok(prepared)
+    Ok(match from_changelog {
+        Some((positions, clock)) => Prepared {
+            positions: Some(positions),
+            clock,
+            restored,
+        },
+        None => Prepared {
+            positions: local,
+            clock: None,
+            restored,
+        },
+    })
 }
 
-/// Re-appends the local value of every key in the changelog's tail `[from, end)`.
-#[allow(clippy::too_many_arguments)]
-fn repair(
+/// True when a marker in the changelog's `[from, end)` was written by
+/// another state directory than `writer`.
+fn written_elsewhere(
     log: &dyn Log,
-    backend: &dyn StateBackend,
-    store: &Registered,
     topic: &str,
     p: u32,
     from: u64,
     end: u64,
+    writer: &str,
+) -> Result<bool> {
+    let mut pos = from;
+    let mut records = Vec::new();
+    while pos < end {
+        records.clear();
+        log.fetch(topic, p, pos, RESTORE_FETCH, &mut records)?;
+        let Some(last) = records.last() else { break };
+        pos = last.offset + 1;
+        let elsewhere = records.iter().any(|r| {
+            r.header(MARKER_HEADER).is_some()
+                && r.header(WRITER_HEADER)
+                    .is_some_and(|w| &w[..] != writer.as_bytes())
+        });
+        if elsewhere {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Re-appends the local value of every key in the changelog's tail `[from, end)`.
+fn repair(
+    log: &dyn Log,
+    backend: &dyn StateBackend,
+    store: &Registered,
+    (topic, p): (&str, u32),
+    (from, end): (u64, u64),
     positions: &Positions,
     ckpt_key: &str,
 ) -> Result<()> {
@@ -221,7 +331,14 @@ fn repair(
         let value = backend.get(store.id, p, k)?;
         batch.push(0, Some(k), value.as_deref(), &[]);
     }
-    push_marker(&mut batch, 0, positions);
+    // The local clock stays as it is; the marker carries none.
+    let writer = writer_id(backend)?;
+    Marker {
+        positions,
+        clock: &[],
+        writer: &writer,
+    }
+    .push(&mut batch, 0);
     log.append(topic, p, &mut batch)?;
     log.sync(topic, p)?;
     let (_, new_end) = log.offsets(topic, p)?;
@@ -233,8 +350,9 @@ fn repair(
     Ok(())
 }
 
-/// Replays a changelog partition into an empty store partition. Returns the
-/// records applied and the positions of the last marker.
+/// Applies a changelog partition from `start` on to a store partition
+/// (empty, or holding the state at `start`). Returns the records applied
+/// and the contents of the last marker.
 fn rebuild(
     log: &dyn Log,
     backend: &dyn StateBackend,
@@ -242,7 +360,7 @@ fn rebuild(
     start: u64,
     ckpt_key: &str,
     memory: usize,
-) -> Result<(u64, Option<Positions>)> {
+) -> Result<(u64, Option<MarkerContents>)> {
     let (_, end) = log.offsets(topic, p)?;
     let started = Instant::now();
     let mut last_report = Instant::now();
@@ -264,7 +382,8 @@ fn rebuild(
         for r in &records {
             match (&r.key, &r.value) {
                 (None, Some(v)) if r.header(MARKER_HEADER).is_some() => {
-                    marker = Some(decode_positions(v)?)
+                    let clock = r.header(CLOCK_HEADER).filter(|c| !c.is_empty());
+                    marker = Some((decode_positions(v)?, clock.map(|c| c.to_vec())));
                 }
                 (Some(k), v) => {
                     if !changes.has_room(k, v.as_deref()) {

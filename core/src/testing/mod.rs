@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 struct Inner {
     log: Arc<MemoryLog>,
-    group: String,
+    member: Arc<dyn crate::group::Member>,
     tasks: Vec<crate::runtime::task::Task>,
     globals: crate::runtime::Globals,
     /// Event time given to records piped without a timestamp.
@@ -67,7 +67,7 @@ impl Inner {
                 return crate::runtime::worker::commit(
                     &mut self.tasks,
                     self.log.as_ref(),
-                    &self.group,
+                    self.member.as_ref(),
                 );
             }
         }
@@ -126,13 +126,15 @@ impl TestDriver {
             },
         )?;
         let dead_letter_topic = app.dead_letter_topic().map(str::to_owned);
-        let group = app.group().to_owned();
+        use crate::group::Membership;
+        let member =
+            crate::group::Solo::new(Arc::clone(&log) as Arc<dyn Log>).join(app.group(), &[])?;
         let globals = app.globals()?;
         let tasks = app.tasks()?;
         Ok(TestDriver {
             inner: Rc::new(RefCell::new(Inner {
                 log,
-                group,
+                member,
                 tasks,
                 globals,
                 clock: 0,
@@ -197,7 +199,7 @@ impl TestDriver {
     /// that causes (wall-clock timers of [`Stream::process`](crate::Stream::process)).
     pub fn advance_wall_clock(&self, by: std::time::Duration) -> Result<()> {
         let mut inner = self.inner.borrow_mut();
-        inner.wall_clock += crate::runtime::millis(by);
+        inner.wall_clock += crate::record::millis(by);
         inner.run()
     }
 

@@ -1,7 +1,7 @@
 //! Global tables: a topic read in full by every instance, for joins that
 //! need no co-partitioning (small reference data: catalogs, settings).
 
-use super::graph::GlobalDef;
+use super::graph::{GlobalDef, GlobalLoader};
 use super::table::StoreKey;
 use super::{Stream, TopologyBuilder, lock};
 use crate::codec::Codec;
@@ -56,15 +56,6 @@ impl<K: StoreKey + Sync, V: Data + Sync> GlobalTable<K, V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Keeps a global table up to date from its topic.
-pub(crate) trait GlobalLoader: Send + Sync {
-    /// The topic read.
-    fn topic(&self) -> &str;
-    /// Applies what was appended since the last call; returns the number
-    /// of records applied.
-    fn poll(&self, log: &dyn Log) -> Result<usize>;
 }
 
 struct Loader<K, V, KC, VC> {

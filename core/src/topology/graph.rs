@@ -117,10 +117,20 @@ pub(crate) struct JoinDef {
     pub(crate) node: usize,
 }
 
+/// Keeps a global table up to date from its topic (the typed loaders are
+/// in `global.rs`; the graph keeps them behind this trait).
+pub(crate) trait GlobalLoader: Send + Sync {
+    /// The topic read.
+    fn topic(&self) -> &str;
+    /// Applies what was appended since the last call; returns the number
+    /// of records applied.
+    fn poll(&self, log: &dyn crate::log::Log) -> crate::error::Result<usize>;
+}
+
 /// A global table and what keeps it current.
 pub(crate) struct GlobalDef {
     pub(crate) topic: String,
-    pub(crate) loader: Arc<dyn crate::topology::global::GlobalLoader>,
+    pub(crate) loader: Arc<dyn GlobalLoader>,
 }
 
 impl std::fmt::Debug for GlobalDef {

@@ -18,7 +18,7 @@ use crate::operators::join::{
     JoinKind, JoinSpan, Joiner, LeftInput, RightInput, StreamJoin, StreamTableJoin, TableJoin,
     TableLookup,
 };
-use crate::runtime::millis;
+use crate::record::millis;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

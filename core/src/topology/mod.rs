@@ -22,6 +22,7 @@ mod window;
 
 pub use describe::TopologyDescription;
 pub use global::GlobalTable;
+pub(crate) use graph::GlobalLoader;
 pub use join::JoinWindows;
 pub use process::{KeyValueStore, Process, ProcessContext, ProcessInit, TimeKind, Timer};
 pub use stream::{BranchBuilder, Stream};
@@ -277,7 +278,7 @@ impl Topology {
     }
 
     /// What keeps each global table current.
-    pub(crate) fn global_loaders(&self) -> Vec<Arc<dyn global::GlobalLoader>> {
+    pub(crate) fn global_loaders(&self) -> Vec<Arc<dyn graph::GlobalLoader>> {
         lock(&self.graph)
             .globals
             .iter()

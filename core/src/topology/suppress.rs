@@ -18,7 +18,7 @@ use super::{Windowed, lock};
 use crate::codec::RkyvData;
 use crate::operators::Data;
 use crate::operators::suppress::{Suppress, Until};
-use crate::runtime::millis;
+use crate::record::millis;
 use std::time::Duration;
 
 /// Adds the suppression node below `table`, buffering in `store`.

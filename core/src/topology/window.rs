@@ -23,7 +23,7 @@ use crate::operators::window::{
     Fold, LateOutput, Merge, SessionAggregate, SlidingAggregate, TimeAggregate, WindowShape,
 };
 use crate::operators::{Data, NodeCell, Processor, Shared, TaskInit};
-use crate::runtime::millis;
+use crate::record::millis;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 

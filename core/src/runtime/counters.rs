@@ -1,0 +1,117 @@
+//! Per-task counters (the [`Stats`] of each task), kept by the application for every task it has run,
+//! so that they survive the task's closing (a revocation, a rebalance).
+
+use crate::task_id::TaskId;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// One task's counters, updated by the task as it runs.
+#[derive(Debug, Default)]
+pub(crate) struct TaskCounters {
+    /// Input records processed.
+    pub(crate) processed: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub(crate) dead_lettered: AtomicU64,
+    /// Changelog records applied to restore the task's state.
+    pub(crate) restored: AtomicU64,
+    /// Records dropped as late, per operator.
+    late: Mutex<BTreeMap<String, u64>>,
+}
+
+impl TaskCounters {
+    /// Adds `n` late records dropped by `operator`.
+    pub(crate) fn add_late(&self, operator: &str, n: u64) {
+        if n > 0 {
+            *self
+                .late
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(operator.to_owned())
+                .or_default() += n;
+        }
+    }
+}
+
+/// The counters of every task the application has run.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    tasks: Mutex<BTreeMap<TaskId, Arc<TaskCounters>>>,
+}
+
+impl Counters {
+    /// Task `id`'s counters (created at zero the first time).
+    pub(crate) fn of(&self, id: TaskId) -> Arc<TaskCounters> {
+        Arc::clone(
+            self.tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(id)
+                .or_default(),
+        )
+    }
+
+    /// Input records processed so far, by all tasks.
+    pub(crate) fn processed(&self) -> u64 {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|c| c.processed.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The totals over all tasks.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for s in self.by_task().into_values() {
+            total.records_in += s.records_in;
+            total.dead_lettered += s.dead_lettered;
+            total.restored += s.restored;
+            total.late_dropped += s.late_dropped;
+            for (op, n) in s.late_by_operator {
+                *total.late_by_operator.entry(op).or_default() += n;
+            }
+        }
+        total
+    }
+
+    /// Each task's counters.
+    pub(crate) fn by_task(&self) -> BTreeMap<TaskId, Stats> {
+        let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks
+            .iter()
+            .map(|(id, c)| {
+                let late_by_operator = c
+                    .late
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                let stats = Stats {
+                    records_in: c.processed.load(Ordering::Relaxed),
+                    dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+                    restored: c.restored.load(Ordering::Relaxed),
+                    late_dropped: late_by_operator.values().sum(),
+                    late_by_operator,
+                };
+                (*id, stats)
+            })
+            .collect()
+    }
+}
+
+/// Counters of an application, or of one of its tasks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Input records processed.
+    pub records_in: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Changelog records replayed to restore state at start.
+    pub restored: u64,
+    /// Records dropped because they arrived after their window (plus grace)
+    /// had closed, and no late-record output was declared.
+    pub late_dropped: u64,
+    /// The same, per operator (window store or join name).
+    pub late_by_operator: BTreeMap<String, u64>,
+}
