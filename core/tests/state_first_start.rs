@@ -38,12 +38,14 @@ fn a_start_before_any_commit_restores_nothing_and_warns_of_nothing() {
     // The first run creates the state and its checkpoints, and stops before
     // it ever commits (nothing to process): what a kill before the first
     // commit leaves behind.
-    let first = App::new(topology(), Arc::clone(&log) as Arc<dyn Log>, config())
+    let running = App::new(topology(), Arc::clone(&log) as Arc<dyn Log>, config())
         .unwrap()
         .start()
-        .unwrap()
-        .shutdown()
         .unwrap();
+    running
+        .wait_until_restored(std::time::Duration::from_secs(30))
+        .unwrap();
+    let first = running.shutdown().unwrap();
     assert_eq!(first.restored, 0);
     let second = App::new(topology(), Arc::clone(&log) as Arc<dyn Log>, config())
         .unwrap()

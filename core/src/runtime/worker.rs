@@ -59,6 +59,7 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
         worker: index,
         shared: Arc::clone(shared),
     };
+    tracing::info!(worker = index, "starting worker");
     let status = &shared.workers[index];
     let log = env.log.as_ref();
     let member = env.member.as_ref();
