@@ -312,9 +312,19 @@ fn partitions_moving_between_two_instances_change_no_result() {
             expected_outputs[topic].len(),
             "keys of {topic}"
         );
+        let differ: Vec<String> = expected_outputs[topic]
+            .iter()
+            .filter(|(k, v)| outputs[topic].get(*k) != Some(v))
+            .take(5)
+            .map(|(k, v)| {
+                let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let found = outputs[topic].get(k).map(|f| show(f));
+                format!("{}: {} expected, {found:?} found", show(k), show(v))
+            })
+            .collect();
         assert!(
-            outputs[topic] == expected_outputs[topic],
-            "final values of {topic} differ"
+            differ.is_empty(),
+            "final values of {topic} differ: {differ:?}"
         );
     }
     let mut stores = store_contents(&readers[0], &owned[0]);

@@ -273,6 +273,7 @@ impl App {
             globals,
             commit_interval: self.config.commit_interval,
             shared: Arc::clone(&shared),
+            committer: Box::new(super::commit::AtLeastOnce),
         });
         let mut handles = Vec::with_capacity(threads);
         let mut inboxes = Vec::with_capacity(threads);

@@ -88,7 +88,7 @@ impl TaskFactory {
                 .collect(),
         );
         let writer = match &state {
-            Some(s) => crate::store::restore::writer_id(s.as_ref())?,
+            Some(s) => crate::store::meta::writer_id(s.as_ref())?,
             None => String::new(),
         };
         Ok(TaskFactory {

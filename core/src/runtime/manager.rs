@@ -96,8 +96,11 @@ impl Manager {
     /// Handles the group's waiting events.
     pub(crate) fn poll_group(&mut self) -> Result<()> {
         while let Some(event) = self.member.poll()? {
+            let numbers: std::collections::BTreeSet<u32> =
+                event.partitions().iter().map(|tp| tp.partition).collect();
             tracing::info!(
-                partitions = event.partitions().len(),
+                writer = %self.factory.env.writer,
+                partitions = ?numbers,
                 "group: {}",
                 match &event {
                     GroupEvent::Assigned(_) => "partitions assigned",
@@ -246,7 +249,7 @@ impl Manager {
         }
         for id in &gone {
             self.tasks.remove(id);
-            tracing::debug!(task = %id, committed = commit, "task closed");
+            tracing::debug!(task = %id, writer = %self.factory.env.writer, committed = commit, "task closed");
         }
         Ok(())
     }

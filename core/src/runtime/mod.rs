@@ -27,6 +27,7 @@
 
 mod alignment;
 mod app;
+pub(crate) mod commit;
 mod config;
 mod counters;
 mod factory;

@@ -19,15 +19,16 @@ use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
 use crate::operators::clock::{Clock, InputKind, TimeDriven};
 use crate::operators::source::SourceProcessor;
-use crate::operators::{Ctx, TaskInit};
+use crate::operators::{Ctx, Output, TaskInit};
 use crate::record::{Header, Record};
-use crate::store::restore::{self, Marker, Positions};
-use crate::store::{Registered, changelog_topic, lock};
+use crate::store::meta::{Positions, clock_key};
+use crate::store::restore;
+use crate::store::{Registered, lock};
 pub(crate) use crate::task_id::TaskId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use tributary_state::{StateBackend, StateBatch};
+use tributary_state::StateBackend;
 
 struct Input {
     tp: TopicPartition,
@@ -599,72 +600,66 @@ impl Task {
         Ok(())
     }
 
-    /// Syncs the outputs written since the last commit, commits the task's
-    /// state (changelogs first, then one atomic state batch with the input
-    /// positions), and returns the positions that moved since the last
-    /// commit (marking them committed), for the caller to store in the group.
-    pub(crate) fn prepare_commit(&mut self, log: &dyn Log) -> Result<Vec<(TopicPartition, u64)>> {
-        for out in &mut self.ctx.outputs {
-            for (p, dirty) in out.dirty.iter_mut().enumerate() {
-                if *dirty {
-                    log.sync(&out.topic, p as u32)?;
-                    *dirty = false;
-                }
-            }
-        }
+    /// What the commit of the task works on ([`commit`](super::commit)).
+    /// Starting a commit makes the next poll announce the watermark again
+    /// and counts the late records so far.
+    pub(crate) fn commit_view(&mut self) -> CommitView<'_> {
         self.announce_due = true;
         self.count_late();
         let moved = self.inputs.iter().any(|i| i.position != i.committed);
-        if let Some(state) = self.state.clone()
-            && !self.stores.is_empty()
-            && (moved || self.stores.iter().any(|s| lock(&s.store).dirty() > 0))
-        {
-            self.commit_state(log, state.as_ref())?;
+        CommitView {
+            id: self.id,
+            app: &self.settings.app,
+            outputs: &mut self.ctx.outputs,
+            stores: &self.stores,
+            state: self.state.as_deref(),
+            changelog: &mut self.changelog,
+            positions: self
+                .inputs
+                .iter()
+                .map(|i| (i.tp.clone(), i.position))
+                .collect(),
+            moved,
+            clock: self.ctx.clock.encode(),
+            writer: &self.writer,
+            timestamp: self.max_timestamp.max(0),
         }
-        Ok(self
-            .inputs
+    }
+
+    /// Marks the inputs' positions committed; returns those that moved
+    /// since the last commit, for the group.
+    pub(crate) fn mark_committed(&mut self) -> Vec<(TopicPartition, u64)> {
+        self.inputs
             .iter_mut()
             .filter(|i| i.position != i.committed)
             .map(|i| {
                 i.committed = i.position;
                 (i.tp.clone(), i.position)
             })
-            .collect())
+            .collect()
     }
+}
 
-    fn commit_state(&mut self, log: &dyn Log, state: &dyn StateBackend) -> Result<()> {
-        let positions: Positions = self
-            .inputs
-            .iter()
-            .map(|i| (i.tp.clone(), i.position))
-            .collect();
-        let ts = self.max_timestamp.max(0);
-        let p = self.id.partition;
-        let mut batch = StateBatch::new();
-        let clock = self.ctx.clock.encode();
-        for s in &self.stores {
-            self.changelog.clear();
-            lock(&s.store).flush(&mut batch, &mut self.changelog, ts)?;
-            Marker {
-                positions: &positions,
-                clock: &clock,
-                writer: &self.writer,
-            }
-            .push(&mut self.changelog, ts);
-            let topic = changelog_topic(&self.settings.app, &s.name);
-            let base = log.append(&topic, p, &mut self.changelog)?;
-            log.sync(&topic, p)?;
-            let end = base + self.changelog.len() as u64;
-            batch.meta(&restore::checkpoint_key(&s.name, p), &end.to_le_bytes());
-        }
-        batch.meta(
-            &restore::positions_key(self.id),
-            &restore::encode_positions(&positions),
-        );
-        batch.meta(&clock_key(self.id), &clock);
-        state.commit(&batch)?;
-        Ok(())
-    }
+/// A task's parts that its commit writes (see [`Task::commit_view`]).
+pub(crate) struct CommitView<'a> {
+    pub(crate) id: TaskId,
+    /// The application id (prefix of the changelog topics).
+    pub(crate) app: &'a str,
+    pub(crate) outputs: &'a mut [Output],
+    pub(crate) stores: &'a [Registered],
+    pub(crate) state: Option<&'a dyn StateBackend>,
+    /// A buffer for changelog batches.
+    pub(crate) changelog: &'a mut BatchBuilder,
+    /// The input positions reached.
+    pub(crate) positions: Positions,
+    /// True when an input moved since the last commit.
+    pub(crate) moved: bool,
+    /// The encoded event-time clock.
+    pub(crate) clock: Vec<u8>,
+    /// The state directory's writer id.
+    pub(crate) writer: &'a str,
+    /// The largest event time processed (stamps changelog records).
+    pub(crate) timestamp: i64,
 }
 
 /// The error (logged) for a position past the end of its partition.
@@ -678,11 +673,6 @@ fn past_end(group: &str, tp: &TopicPartition, position: u64, end: u64) -> Error 
     };
     tracing::error!(input = %tp, position, end, "{e}");
     e
-}
-
-/// Meta key of a task's event-time clock.
-fn clock_key(task: TaskId) -> String {
-    format!("clock/{task}")
 }
 
 /// Writes `record`, bytes intact, to the dead-letter topic, with `error`,

@@ -4,7 +4,7 @@
 //! A worker polls its tasks round-robin; when none had anything to do it
 //! backs off (1 ms doubling to 20 ms) so that an idle application costs
 //! nothing and a busy one never sleeps. Every `commit_interval`, and when it
-//! stops, it commits ([`commit`]). Between passes it takes the manager's
+//! stops, it commits ([`commit`](super::commit)). Between passes it takes the manager's
 //! [`Command`]s: a restored task to run, tasks to commit and give up (a
 //! revocation), tasks to drop without committing (lost).
 //!
@@ -16,6 +16,7 @@
 //! processes that record again); then it stops the application. A worker thread that panics
 //! outside user code stops the application too, logged at error level.
 
+use super::commit::Committer;
 use super::shutdown::Shared;
 use super::task::{Task, TaskId};
 use crate::error::{Error, Result};
@@ -49,6 +50,7 @@ pub(crate) struct Env {
     pub(crate) globals: Globals,
     pub(crate) commit_interval: Duration,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) committer: Box<dyn Committer>,
 }
 
 /// Runs the tasks it is given until the application stops; commits on
@@ -82,7 +84,7 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
                     }
                     Command::Revoke(ids, reply) => {
                         let mut mine = take(&mut tasks, &ids);
-                        let committed = commit(&mut mine, log, member);
+                        let committed = env.committer.commit(&mut mine, log, member);
                         mine.into_iter().for_each(Task::close);
                         let outcome = committed.as_ref().map(|_| ()).map_err(|e| {
                             Error::Runtime(format!("worker {index}: committing revoked tasks: {e}"))
@@ -117,7 +119,10 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
                     }
                 }
             }
-            status.idle.store(work == 0, Ordering::Release);
+            // A task waiting for slower siblings (watermark alignment) has
+            // records left: the worker is not idle.
+            let waiting = tasks.iter().any(|t| t.held_back);
+            status.idle.store(work == 0 && !waiting, Ordering::Release);
             status.passes.fetch_add(1, Ordering::Release);
             if draining.is_some() {
                 status
@@ -126,7 +131,7 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
             }
             if last_commit.elapsed() >= env.commit_interval || tasks.iter().any(Task::wants_commit)
             {
-                commit(&mut tasks, log, member)?;
+                env.committer.commit(&mut tasks, log, member)?;
                 last_commit = Instant::now();
             }
             if work == 0 {
@@ -139,7 +144,7 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
         Ok(())
     })();
     let outcome = match result {
-        Ok(()) => commit(&mut tasks, log, member),
+        Ok(()) => env.committer.commit(&mut tasks, log, member),
         Err(e) => {
             shared.stopping.store(true, Ordering::Release);
             let task = failed.map(|i| tasks[i].id.to_string());
@@ -153,7 +158,7 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
                 "task failed; stopping the application (its other tasks commit first)"
             );
             if failed.is_some()
-                && let Err(c) = commit(&mut tasks, log, member)
+                && let Err(c) = env.committer.commit(&mut tasks, log, member)
             {
                 tracing::error!(worker = index, error = %c, "committing the other tasks failed");
             }
@@ -190,48 +195,6 @@ impl Drop for StopOnPanic {
                 "worker thread panicked; stopping the application"
             );
             self.shared.stopping.store(true, Ordering::Release);
-        }
-    }
-}
-
-/// Syncs every task's outputs, commits their state, then commits their
-/// positions through the group member.
-///
-/// If the group refuses the commit of some partitions
-/// ([`Error::Fenced`]), another member owns them now: the tasks that read
-/// them are dropped (the group's event saying so follows), and the other
-/// tasks' positions are committed.
-pub(crate) fn commit(tasks: &mut Vec<Task>, log: &dyn Log, member: &dyn Member) -> Result<()> {
-    let mut positions = Vec::new();
-    for t in tasks.iter_mut() {
-        positions.extend(t.prepare_commit(log)?);
-    }
-    if positions.is_empty() {
-        return Ok(());
-    }
-    match member.commit(&positions) {
-        Err(Error::Fenced { partitions, .. }) => {
-            let (gone, kept): (Vec<Task>, Vec<Task>) = std::mem::take(tasks)
-                .into_iter()
-                .partition(|t| partitions.iter().any(|tp| t.reads(tp)));
-            *tasks = kept;
-            let ids: Vec<String> = gone.iter().map(|t| t.id.to_string()).collect();
-            tracing::warn!(
-                tasks = ?ids,
-                "the group refused to commit partitions that another member owns now; \
-                 dropping their tasks (what they did since their last commit is redone there)"
-            );
-            gone.into_iter().for_each(Task::close);
-            positions.retain(|(tp, _)| tasks.iter().any(|t| t.reads(tp)));
-            if !positions.is_empty() {
-                member.commit(&positions)?;
-            }
-            Ok(())
-        }
-        other => {
-            other?;
-            tracing::debug!(partitions = positions.len(), "committed positions");
-            Ok(())
         }
     }
 }

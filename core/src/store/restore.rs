@@ -28,102 +28,21 @@
 //!   says, and the inputs start where the group's positions say.
 
 use super::bulk::BulkChanges;
+use super::meta::{
+    self, Marker, MarkerContents, Positions, checkpoint_key, decode_positions, encode_positions,
+    positions_key, writer_id,
+};
 use super::{Registered, lock};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::log::Log;
 use crate::log::format::BatchBuilder;
-use crate::log::{Log, TopicPartition};
-use crate::record::Header;
 use crate::task_id::TaskId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary_state::{StateBackend, StateBatch};
 
-/// Header naming a changelog marker record.
-pub(crate) const MARKER_HEADER: &str = "tributary.positions";
-/// Header of a marker: the writer id of the state directory that wrote it.
-const WRITER_HEADER: &str = "tributary.writer";
-/// Header of a marker: the task's encoded event-time clock.
-const CLOCK_HEADER: &str = "tributary.clock";
-/// Meta key of a state directory's writer id.
-const WRITER_KEY: &str = "writer-id";
 /// Bytes per changelog fetch (decoded records take several times more).
 const RESTORE_FETCH: usize = 1 << 20;
-
-/// Input positions of a task.
-pub(crate) type Positions = Vec<(TopicPartition, u64)>;
-
-pub(crate) fn checkpoint_key(store: &str, partition: u32) -> String {
-    format!("checkpoint/{store}/{partition}")
-}
-
-pub(crate) fn positions_key(task: TaskId) -> String {
-    format!("positions/{task}")
-}
-
-pub(crate) fn encode_positions(p: &Positions) -> Vec<u8> {
-    let v: Vec<(&str, u32, u64)> = p
-        .iter()
-        .map(|(tp, o)| (tp.topic.as_str(), tp.partition, *o))
-        .collect();
-    serde_json::to_vec(&v).unwrap_or_default()
-}
-
-pub(crate) fn decode_positions(bytes: &[u8]) -> Result<Positions> {
-    let v: Vec<(String, u32, u64)> = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Runtime(format!("unreadable input positions in state: {e}")))?;
-    Ok(v.into_iter()
-        .map(|(t, p, o)| (TopicPartition::new(t, p), o))
-        .collect())
-}
-
-/// What a commit records in each changelog after the changes: the task's
-/// input positions, its event-time clock and who wrote it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Marker<'a> {
-    pub(crate) positions: &'a Positions,
-    pub(crate) clock: &'a [u8],
-    /// The writer id of the state directory (see [`writer_id`]).
-    pub(crate) writer: &'a str,
-}
-
-impl Marker<'_> {
-    /// Appends the marker to a changelog batch.
-    pub(crate) fn push(&self, batch: &mut BatchBuilder, timestamp: i64) {
-        let headers = [
-            Header::new(MARKER_HEADER, &b""[..]),
-            Header::new(WRITER_HEADER, self.writer.as_bytes().to_vec()),
-            Header::new(CLOCK_HEADER, self.clock.to_vec()),
-        ];
-        batch.push(
-            timestamp,
-            None,
-            Some(&encode_positions(self.positions)),
-            &headers,
-        );
-    }
-}
-
-/// The id that a state directory signs its changelog markers with, made
-/// on first use: it tells a task's own interrupted commit from changes
-/// another instance made while it owned the task.
-pub(crate) fn writer_id(backend: &dyn StateBackend) -> Result<String> {
-    if let Some(id) = backend.meta(WRITER_KEY)? {
-        return Ok(String::from_utf8_lossy(&id).into_owned());
-    }
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    let id = format!("{:016x}", h.finish());
-    let mut batch = StateBatch::new();
-    batch.meta(WRITER_KEY, id.as_bytes());
-    backend.commit(&batch)?;
-    Ok(id)
-}
 
 fn u64_meta(backend: &dyn StateBackend, key: &str) -> Result<Option<u64>> {
     Ok(backend
@@ -144,9 +63,6 @@ pub(crate) struct Prepared {
     pub(crate) restored: u64,
 }
 
-/// The positions and clock of a changelog marker.
-type MarkerContents = (Positions, Option<Vec<u8>>);
-
 /// A progress bar on stderr when it is a terminal.
 pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
@@ -164,7 +80,7 @@ pub(crate) fn progress_bar(total: u64, label: &str) -> Option<indicatif::Progres
 }
 
 /// Checks, repairs, rolls forward or rebuilds every store of a task; see
-/// the module docs. `writer` is this state directory's [`writer_id`].
+/// the module docs. `writer` is this state directory's [`writer_id`](meta::writer_id).
 ///
 /// A restore gathers up to `memory` bytes of changes, sorts them and loads
 /// them as one table file: the larger the batches, the fewer files overlap
@@ -294,12 +210,7 @@ fn written_elsewhere(
         log.fetch(topic, p, pos, RESTORE_FETCH, &mut records)?;
         let Some(last) = records.last() else { break };
         pos = last.offset + 1;
-        let elsewhere = records.iter().any(|r| {
-            r.header(MARKER_HEADER).is_some()
-                && r.header(WRITER_HEADER)
-                    .is_some_and(|w| &w[..] != writer.as_bytes())
-        });
-        if elsewhere {
+        if records.iter().any(|r| meta::marker_of_another(r, writer)) {
             return Ok(true);
         }
     }
@@ -380,20 +291,18 @@ fn rebuild(
         let Some(last) = records.last() else { break };
         pos = last.offset + 1;
         for r in &records {
-            match (&r.key, &r.value) {
-                (None, Some(v)) if r.header(MARKER_HEADER).is_some() => {
-                    let clock = r.header(CLOCK_HEADER).filter(|c| !c.is_empty());
-                    marker = Some((decode_positions(v)?, clock.map(|c| c.to_vec())));
+            if let Some(contents) = meta::read_marker(r) {
+                marker = Some(contents?);
+                continue;
+            }
+            if let Some(k) = &r.key {
+                let v = r.value.as_deref();
+                if !changes.has_room(k, v) {
+                    // No checkpoint yet: after a crash mid-restore, the
+                    // next start drops the partition and restores it again.
+                    changes.load_into(backend, store.id, p)?;
                 }
-                (Some(k), v) => {
-                    if !changes.has_room(k, v.as_deref()) {
-                        // No checkpoint yet: after a crash mid-restore, the
-                        // next start drops the partition and restores it again.
-                        changes.load_into(backend, store.id, p)?;
-                    }
-                    changes.push(k, v.as_deref());
-                }
-                (None, _) => {}
+                changes.push(k, v);
             }
         }
         applied += records.len() as u64;

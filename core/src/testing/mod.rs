@@ -64,7 +64,8 @@ impl Inner {
             if n == 0 && !self.tasks.iter().any(|t| t.held_back) {
                 // Commit as the runtime would, so that state and changelogs
                 // are exercised too.
-                return crate::runtime::worker::commit(
+                use crate::runtime::commit::{AtLeastOnce, Committer};
+                return AtLeastOnce.commit(
                     &mut self.tasks,
                     self.log.as_ref(),
                     self.member.as_ref(),
