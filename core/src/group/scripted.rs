@@ -275,3 +275,70 @@ impl Member for ScriptedMember {
         self.group.changed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::MemoryLog;
+
+    fn subscribe(group: &Arc<ScriptedGroup>, name: &str) -> Arc<dyn Member> {
+        let topics = [Subscription {
+            topic: "in".into(),
+            partitions: 2,
+        }];
+        group.membership(name).join("app", &topics).unwrap()
+    }
+
+    /// Handles the member's events as the runtime would, on another thread.
+    fn answer(member: Arc<dyn Member>, events: usize) -> std::thread::JoinHandle<Vec<GroupEvent>> {
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while seen.len() < events {
+                match member.poll().unwrap() {
+                    Some(e) => {
+                        member.done(&e).unwrap();
+                        seen.push(e);
+                    }
+                    None => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+            seen
+        })
+    }
+
+    #[test]
+    fn commits_of_partitions_not_owned_are_fenced() {
+        let log = Arc::new(MemoryLog::new());
+        log.create_topic("in", &crate::log::TopicConfig::new(2))
+            .unwrap();
+        let group = ScriptedGroup::new(log.clone());
+        let member = subscribe(&group, "a");
+        let handler = answer(Arc::clone(&member), 3);
+        group.assign("a", &[0, 1]).unwrap();
+        let p = |n| TopicPartition::new("in", n);
+        member.commit(&[(p(0), 5), (p(1), 7)]).unwrap();
+        group.revoke("a", &[1]).unwrap();
+        assert_eq!(group.owned("a"), vec![0]);
+        match member.commit(&[(p(0), 6), (p(1), 8)]) {
+            Err(Error::Fenced { partitions, .. }) => assert_eq!(partitions, vec![p(1)]),
+            other => panic!("expected a fenced commit, got {other:?}"),
+        }
+        group.lose("a", &[0]).unwrap();
+        assert!(matches!(
+            member.commit(&[(p(0), 6)]),
+            Err(Error::Fenced { .. })
+        ));
+        let events = handler.join().unwrap();
+        assert_eq!(
+            events,
+            vec![
+                GroupEvent::Assigned(vec![p(0), p(1)]),
+                GroupEvent::Revoked(vec![p(1)]),
+                GroupEvent::Lost(vec![p(0)]),
+            ]
+        );
+        // Refused commits stored nothing.
+        let stored = member.committed().unwrap();
+        assert_eq!((stored[&p(0)], stored[&p(1)]), (5, 7));
+    }
+}
