@@ -35,6 +35,12 @@ const TICK: Duration = Duration::from_millis(5);
 /// A task to create and restore, with the group's positions.
 type Job = (TaskId, Arc<BTreeMap<TopicPartition, u64>>);
 
+/// A worker's answer to a revocation (its commit's outcome) or a loss.
+enum Reply {
+    Committed(Receiver<Result<()>>),
+    Dropped(Receiver<()>),
+}
+
 /// Where an assigned task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -226,25 +232,21 @@ impl Manager {
             }
             self.load[w] -= ids.len();
             let stopped = || Error::Runtime(format!("worker {w} has stopped"));
-            if commit {
+            let (command, reply) = if commit {
                 let (tx, rx) = mpsc::channel();
-                sender
-                    .send(Command::Revoke(ids, tx))
-                    .map_err(|_| stopped())?;
-                replies.push((w, Some(rx), None));
+                (Command::Revoke(ids, tx), Reply::Committed(rx))
             } else {
                 let (tx, rx) = mpsc::channel();
-                sender.send(Command::Lose(ids, tx)).map_err(|_| stopped())?;
-                replies.push((w, None, Some(rx)));
-            }
+                (Command::Lose(ids, tx), Reply::Dropped(rx))
+            };
+            sender.send(command).map_err(|_| stopped())?;
+            replies.push((w, reply));
         }
-        for (w, revoked, lost) in replies {
+        for (w, reply) in replies {
             let stopped = || Error::Runtime(format!("worker {w} stopped during a rebalance"));
-            if let Some(rx) = revoked {
-                rx.recv().map_err(|_| stopped())??;
-            }
-            if let Some(rx) = lost {
-                rx.recv().map_err(|_| stopped())?;
+            match reply {
+                Reply::Committed(rx) => rx.recv().map_err(|_| stopped())??,
+                Reply::Dropped(rx) => rx.recv().map_err(|_| stopped())?,
             }
         }
         for id in &gone {
