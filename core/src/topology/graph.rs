@@ -72,37 +72,6 @@ enum Partitioning {
     Unknown,
 }
 
-/// Node kinds whose output records keep the keys of their (first) input.
-const KEEPS_KEYS: &[&str] = &[
-    "filter",
-    "map-values",
-    "inspect",
-    "process",
-    "join-global",
-    "left-join-global",
-    "join-table",
-    "left-join-table",
-    "join",
-    "left-join",
-    "outer-join",
-    "branch",
-    "branch-arm",
-    "late-records",
-    "table-source",
-    "table-filter",
-    "table-map-values",
-    "table-join",
-    "table-left-join",
-    "table-outer-join",
-    "materialize",
-    "to-stream",
-    "count",
-    "aggregate",
-    "reduce",
-    "top-k",
-    "suppress",
-];
-
 /// A state store, owned by the node that updates it.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreDef {
@@ -251,7 +220,8 @@ impl Graph {
                     Partitioning::Unknown
                 }
             }
-            kind if KEEPS_KEYS.contains(&kind) => info
+            // Which kinds keep keys: the operator table.
+            kind if tributary_ops::keeps_keys(kind) => info
                 .parents
                 .first()
                 .map_or(Partitioning::Unknown, |&p| self.partitioning(p)),

@@ -3,6 +3,7 @@
 //! these are the checks rustc could not phrase in the pipeline's terms.
 
 use proc_macro2::Ident;
+use tributary_ops::{Keys, Names, Operator, Shape};
 
 /// The kind of value a name or a step denotes.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,75 +39,74 @@ impl Kind {
         }
     }
 
-    /// The operators that apply to this kind, for error messages.
-    fn operators(&self) -> &'static str {
+    /// The shape of the operator table this kind is.
+    fn shape(&self) -> Shape {
         match self {
-            Kind::Stream { .. } => {
-                "filter, map, map_values, flat_map, inspect, process, key_by, merge, \
-                 join, left_join, outer_join, join_table, left_join_table, join_global, \
-                 left_join_global, group_by_key, group_by, branch, to"
-            }
-            Kind::Grouped => "count, aggregate, reduce, top_k, windowed_by, session_windowed_by",
-            Kind::Windowed => "emit, late_records, count, aggregate, reduce",
-            Kind::Table => {
-                "filter, map_values, materialize, suppress_until_window_closes, \
-                 suppress_until_time_limit, join, left_join, outer_join, to_stream, changes, to"
-            }
-            Kind::Global => "none: a global table is the argument of join_global",
-            Kind::Written => "none: `to` ends a flow",
+            Kind::Stream { .. } => Shape::Stream,
+            Kind::Grouped => Shape::Grouped,
+            Kind::Windowed => Shape::Windowed,
+            Kind::Table => Shape::Table,
+            Kind::Global => Shape::Global,
+            Kind::Written => Shape::Written,
+        }
+    }
+
+    /// The kind a shape of the operator table gives (streams keyed).
+    fn of(shape: Shape) -> Kind {
+        match shape {
+            Shape::Stream => Kind::KEYED,
+            Shape::Grouped => Kind::Grouped,
+            Shape::Windowed => Kind::Windowed,
+            Shape::Table => Kind::Table,
+            Shape::Global => Kind::Global,
+            Shape::Written => Kind::Written,
+        }
+    }
+
+    /// The operators that apply to this kind, for error messages.
+    fn operators(&self) -> String {
+        match self {
+            Kind::Global => "none: a global table is the argument of join_global".into(),
+            Kind::Written => "none: `to` ends a flow".into(),
+            other => tributary_ops::methods_on(other.shape()).join(", "),
         }
     }
 }
 
+/// Rows of the operator table for `op`, whatever they apply to.
+fn rows(op: &str) -> impl Iterator<Item = &'static Operator> + '_ {
+    tributary_ops::OPERATORS
+        .iter()
+        .filter(move |o| o.method == op)
+}
+
 /// Operators whose first argument names another input of the pipeline.
 pub(crate) fn takes_named_input(op: &str) -> bool {
-    matches!(
-        op,
-        "merge"
-            | "join"
-            | "left_join"
-            | "outer_join"
-            | "join_table"
-            | "left_join_table"
-            | "join_global"
-            | "left_join_global"
-    )
+    rows(op).any(|o| matches!(o.names, Names::Input(_) | Names::JoinWith(_)))
 }
 
 /// What the input named by the first argument of `op` (applied to `on`)
 /// must be.
 pub(crate) fn named_argument(op: &str, on: &Kind) -> Option<Kind> {
-    match (op, on) {
-        ("merge" | "join" | "left_join" | "outer_join", Kind::Stream { .. }) => Some(Kind::KEYED),
-        ("join" | "left_join" | "outer_join", Kind::Table) => Some(Kind::Table),
-        ("join_table" | "left_join_table", _) => Some(Kind::Table),
-        ("join_global" | "left_join_global", _) => Some(Kind::Global),
+    match tributary_ops::find(op, on.shape())?.names {
+        Names::Input(shape) | Names::JoinWith(shape) => Some(Kind::of(shape)),
         _ => None,
     }
 }
 
 /// Operators whose first argument is a store name.
 pub(crate) fn names_store(op: &str) -> bool {
-    matches!(
-        op,
-        "count"
-            | "aggregate"
-            | "reduce"
-            | "top_k"
-            | "materialize"
-            | "suppress_until_window_closes"
-            | "suppress_until_time_limit"
-    )
+    rows(op).any(|o| o.names == Names::Store)
 }
 
 /// Operators whose first argument names an internal topic.
 pub(crate) fn names_topic(op: &str) -> bool {
-    matches!(op, "key_by" | "group_by")
+    rows(op).any(|o| o.names == Names::Topic)
 }
 
 /// Operators whose second argument names a join (and its stores).
 pub(crate) fn names_join(op: &str, on: &Kind) -> bool {
-    matches!(on, Kind::Stream { .. }) && matches!(op, "join" | "left_join" | "outer_join")
+    tributary_ops::find(op, on.shape()).is_some_and(|o| matches!(o.names, Names::JoinWith(_)))
 }
 
 /// What `op` applied to `on` gives, or why it does not apply. `arg` is the
@@ -133,51 +133,7 @@ pub(crate) fn apply(op: &Ident, on: &Kind, arg: Option<&Kind>) -> Result<Kind, S
         )),
         _ => Ok(()),
     };
-    let out = match (name.as_str(), on) {
-        ("filter" | "map_values" | "inspect" | "process" | "named", Kind::Stream { .. }) => {
-            on.clone()
-        }
-        ("map" | "flat_map", Kind::Stream { .. }) => Kind::Stream {
-            rekeyed: Some(op.clone()),
-        },
-        ("key_by", Kind::Stream { .. }) => Kind::KEYED,
-        ("merge", Kind::Stream { rekeyed }) => match arg {
-            Some(Kind::Stream { rekeyed: other }) => Kind::Stream {
-                rekeyed: rekeyed.clone().or_else(|| other.clone()),
-            },
-            _ => on.clone(),
-        },
-        ("join" | "left_join" | "outer_join", Kind::Stream { .. }) => {
-            keyed_input("a stream")?;
-            keyed_arg()?;
-            Kind::KEYED
-        }
-        ("join_table" | "left_join_table", Kind::Stream { .. }) => {
-            keyed_input("a stream")?;
-            Kind::KEYED
-        }
-        ("join_global" | "left_join_global", Kind::Stream { .. }) => on.clone(),
-        ("group_by_key", Kind::Stream { .. }) => {
-            keyed_input("a stream")?;
-            Kind::Grouped
-        }
-        ("group_by", Kind::Stream { .. }) => Kind::Grouped,
-        ("to", Kind::Stream { .. } | Kind::Table) => Kind::Written,
-        ("count" | "aggregate" | "reduce" | "top_k", Kind::Grouped) => Kind::Table,
-        ("windowed_by" | "session_windowed_by", Kind::Grouped) => Kind::Windowed,
-        ("emit", Kind::Windowed) => Kind::Windowed,
-        ("late_records", Kind::Windowed) => Kind::KEYED,
-        ("count" | "aggregate" | "reduce", Kind::Windowed) => Kind::Table,
-        (
-            "filter"
-            | "map_values"
-            | "materialize"
-            | "suppress_until_window_closes"
-            | "suppress_until_time_limit",
-            Kind::Table,
-        ) => Kind::Table,
-        ("join" | "left_join" | "outer_join", Kind::Table) => Kind::Table,
-        ("to_stream" | "changes", Kind::Table) => Kind::KEYED,
+    match (name.as_str(), on) {
         (
             "count" | "aggregate" | "reduce" | "top_k" | "windowed_by" | "session_windowed_by",
             Kind::Stream { .. },
@@ -199,13 +155,39 @@ pub(crate) fn apply(op: &Ident, on: &Kind, arg: Option<&Kind>) -> Result<Kind, S
                  `-> branch { |k, v| ... => first, _ => rest };`"
                 .to_string());
         }
-        _ => {
-            return Err(format!(
-                "`{name}` does not apply to {}; operators that do: {}",
-                on.describe(),
-                on.operators()
-            ));
+        _ => {}
+    }
+    let Some(row) = tributary_ops::find(&name, on.shape()) else {
+        return Err(format!(
+            "`{name}` does not apply to {}; operators that do: {}",
+            on.describe(),
+            on.operators()
+        ));
+    };
+    if row.keyed {
+        keyed_input("a stream")?;
+        if matches!(
+            row.names,
+            Names::Input(Shape::Stream) | Names::JoinWith(Shape::Stream)
+        ) {
+            keyed_arg()?;
         }
+    }
+    let out = match (row.keys, row.gives) {
+        // Merged streams are as keyed as the least keyed of them.
+        _ if name == "merge" => match (on, arg) {
+            (Kind::Stream { rekeyed }, Some(Kind::Stream { rekeyed: other })) => Kind::Stream {
+                rekeyed: rekeyed.clone().or_else(|| other.clone()),
+            },
+            _ => on.clone(),
+        },
+        (Keys::Change, Shape::Stream) => Kind::Stream {
+            rekeyed: Some(op.clone()),
+        },
+        // Keys kept and the shape too: a stream stays as keyed as it was
+        // (joins re-establish keyed partitioning: they needed it).
+        (Keys::Keep, gives) if gives == on.shape() && !row.keyed => on.clone(),
+        (_, gives) => Kind::of(gives),
     };
     Ok(out)
 }
