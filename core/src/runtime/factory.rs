@@ -43,11 +43,8 @@ impl TaskFactory {
         let task_counts: Vec<u32> = sources
             .iter()
             .map(|s| {
-                s.iter()
-                    .filter_map(|s| partitions.get(&s.topic))
-                    .max()
-                    .copied()
-                    .unwrap_or(0)
+                let topics: Vec<&str> = s.iter().map(|s| s.topic.as_str()).collect();
+                super::plan::task_count(&topics, partitions)
             })
             .collect();
         // Every store partition (one per changelog partition) has a write
@@ -139,15 +136,12 @@ impl TaskFactory {
     pub(crate) fn owned_tasks(&self, owned: &BTreeSet<TopicPartition>) -> BTreeSet<TaskId> {
         self.all()
             .into_iter()
-            .filter(|id| {
-                self.inputs(*id)
-                    .all(|tp| owned.contains(&TopicPartition::new(tp.0, tp.1)))
-            })
+            .filter(|id| self.inputs(*id).all(|tp| owned.contains(&tp)))
             .collect()
     }
 
     /// The input partitions of task `id`.
-    fn inputs(&self, id: TaskId) -> impl Iterator<Item = (String, u32)> + '_ {
+    fn inputs(&self, id: TaskId) -> impl Iterator<Item = TopicPartition> + '_ {
         self.env.sources[id.sub_topology]
             .iter()
             .filter(move |s| {
@@ -156,7 +150,7 @@ impl TaskFactory {
                     .get(&s.topic)
                     .is_some_and(|&n| id.partition < n)
             })
-            .map(move |s| (s.topic.clone(), id.partition))
+            .map(move |s| TopicPartition::new(s.topic.clone(), id.partition))
     }
 
     /// Creates task `id` and restores its state; its inputs start at the

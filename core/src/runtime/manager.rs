@@ -102,8 +102,7 @@ impl Manager {
     /// Handles the group's waiting events.
     pub(crate) fn poll_group(&mut self) -> Result<()> {
         while let Some(event) = self.member.poll()? {
-            let numbers: std::collections::BTreeSet<u32> =
-                event.partitions().iter().map(|tp| tp.partition).collect();
+            let numbers: BTreeSet<u32> = event.partitions().iter().map(|tp| tp.partition).collect();
             tracing::info!(
                 writer = %self.factory.env.writer,
                 partitions = ?numbers,

@@ -131,12 +131,7 @@ pub(crate) fn plan(
     }
     co_partitioned(&shape.joins, &partitions)?;
     for (store, sub) in &shape.stores {
-        let n = shape.inputs[*sub]
-            .iter()
-            .filter_map(|t| partitions.get(t))
-            .max()
-            .copied()
-            .unwrap_or(1);
+        let n = task_count(&shape.inputs[*sub], &partitions).max(1);
         planned.push(Planned {
             name: crate::store::changelog_topic(app, store),
             partitions: n,
@@ -151,6 +146,17 @@ pub(crate) fn plan(
         });
     }
     Ok(planned)
+}
+
+/// The number of tasks of a sub-topology reading `inputs`: the largest
+/// partition count among them (0 when none is known).
+pub(crate) fn task_count<T: AsRef<str>>(inputs: &[T], partitions: &HashMap<String, u32>) -> u32 {
+    inputs
+        .iter()
+        .filter_map(|t| partitions.get(t.as_ref()))
+        .max()
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Checks that the inputs of every join have the same partition count.
