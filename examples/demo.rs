@@ -15,9 +15,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 /// A page view as producers write it (JSON).
@@ -61,7 +61,7 @@ fn topology() -> Result<Topology> {
 }
 
 fn produce(log: &EmbeddedLog, records: u64) -> Result<()> {
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     let start = 1_795_000_000_000i64;
     let mut value = Vec::new();
     for i in 0..records {
@@ -82,7 +82,7 @@ fn produce(log: &EmbeddedLog, records: u64) -> Result<()> {
         let p = tributary::partition_for_key(user.as_bytes(), PARTITIONS) as usize;
         batches[p].push(start + i as i64, Some(user.as_bytes()), Some(&value), &[]);
         if batches[p].len() >= 2_000 {
-            log.append("views", p as u32, &mut batches[p])?;
+            log.append("views", p as u32, &batches[p])?;
             batches[p].clear();
         }
     }

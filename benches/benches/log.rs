@@ -2,8 +2,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::Batch;
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary_benches::{PAYLOAD, append_payloads};
 
 fn append(c: &mut Criterion) {
@@ -13,13 +13,13 @@ fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("log");
     g.throughput(Throughput::Elements(1000));
     g.bench_function("append 1000 x 100 B", |b| {
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         b.iter(|| {
             batch.clear();
             for i in 0..1000u64 {
                 batch.push(i as i64, Some(&i.to_le_bytes()), Some(&PAYLOAD), &[]);
             }
-            black_box(log.append("t", 0, &mut batch).unwrap());
+            black_box(log.append("t", 0, &batch).unwrap());
         })
     });
     g.finish();

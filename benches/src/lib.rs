@@ -5,8 +5,8 @@ pub mod state;
 pub mod windows;
 
 use serde::{Deserialize, Serialize};
-use tributary::log::Log;
-use tributary::log::format::BatchBuilder;
+use tributary::Batch;
+use tributary::log::prelude::*;
 
 /// A 100-byte payload, as used by the log benchmarks.
 pub const PAYLOAD: [u8; 100] = [b'x'; 100];
@@ -46,15 +46,15 @@ pub fn append_payloads(
     n: u64,
     batch: usize,
 ) -> anyhow::Result<()> {
-    let mut b = BatchBuilder::new();
+    let mut b = Batch::new();
     for i in 0..n {
         b.push(i as i64, Some(&i.to_le_bytes()), Some(&PAYLOAD), &[]);
         if b.len() >= batch {
-            log.append(topic, partition, &mut b)?;
+            log.append(topic, partition, &b)?;
             b.clear();
         }
     }
-    log.append(topic, partition, &mut b)?;
+    log.append(topic, partition, &b)?;
     Ok(())
 }
 

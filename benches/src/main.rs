@@ -14,9 +14,9 @@
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::{Codec, Json, Rkyv};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 use tributary_benches::{Bid, Priced, append_payloads, dsl, median, state, windows};
 
@@ -59,7 +59,7 @@ where
     let log = Arc::new(EmbeddedLog::open(dir.path())?);
     log.create_topic("bids", &TopicConfig::new(PARTITIONS))?;
     log.create_topic("priced", &TopicConfig::new(PARTITIONS))?;
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     let (mut k, mut v) = (Vec::new(), Vec::new());
     for i in 0..n {
         let bid = Bid {
@@ -75,7 +75,7 @@ where
         let p = (i % u64::from(PARTITIONS)) as usize;
         batches[p].push(bid.date_time, Some(&k), Some(&v), &[]);
         if batches[p].len() >= 1000 {
-            log.append("bids", p as u32, &mut batches[p])?;
+            log.append("bids", p as u32, &batches[p])?;
             batches[p].clear();
         }
     }

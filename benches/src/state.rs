@@ -5,9 +5,9 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Zipf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::Rkyv;
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 const PARTITIONS: u32 = 4;
@@ -40,7 +40,7 @@ pub(crate) fn produce(
 ) -> Result<()> {
     use tributary::codec::Codec;
     log.create_topic(topic, &TopicConfig::new(PARTITIONS))?;
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     let (mut k, mut v) = (Vec::new(), Vec::new());
     for i in 0..n {
         let id = key(i);
@@ -51,7 +51,7 @@ pub(crate) fn produce(
         let p = tributary::partition_for_key(&k, PARTITIONS) as usize;
         batches[p].push(time(i), Some(&k), Some(&v), &[]);
         if batches[p].len() >= 1000 {
-            log.append(topic, p as u32, &mut batches[p])?;
+            log.append(topic, p as u32, &batches[p])?;
             batches[p].clear();
         }
     }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use std::sync::Arc;
 use std::time::Duration;
 use tributary::codec::Rkyv;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::topology::{Emit, JoinWindows, TimeWindows};
 use tributary::{App, Topology};
 

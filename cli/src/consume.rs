@@ -5,9 +5,9 @@ use crate::position::Position;
 use anyhow::{Result, bail};
 use std::io::Write;
 use tributary::Record;
-use tributary::log::{EmbeddedLog, Log};
+use tributary::log::{LogReader, TopicAdmin};
 
-pub(crate) fn run(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
+pub(crate) fn run(log: &(impl TopicAdmin + LogReader + ?Sized), args: ConsumeArgs) -> Result<()> {
     let partitions = log.topic_config(&args.topic)?.partitions;
     let parts: Vec<u32> = match args.partition {
         Some(p) if p >= partitions => {

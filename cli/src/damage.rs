@@ -2,7 +2,7 @@
 
 use crate::cli::LogCommand;
 use anyhow::{Result, bail};
-use tributary::log::{EmbeddedLog, Log};
+use tributary::log::{EmbeddedLog, prelude::*};
 
 pub(crate) fn run(log: &EmbeddedLog, cmd: LogCommand) -> Result<()> {
     match cmd {

@@ -3,9 +3,9 @@
 use crate::cli::GroupsCommand;
 use crate::position::Position;
 use anyhow::{Result, bail};
-use tributary::log::{EmbeddedLog, Log, TopicPartition};
+use tributary::log::{Log, TopicPartition};
 
-pub(crate) fn run(log: &EmbeddedLog, cmd: GroupsCommand) -> Result<()> {
+pub(crate) fn run(log: &dyn Log, cmd: GroupsCommand) -> Result<()> {
     match cmd {
         GroupsCommand::List => {
             for g in log.list_groups()? {

@@ -50,14 +50,20 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
             args.dir.display()
         );
     }
-    let log = tributary::log::EmbeddedLog::open(&args.dir)
-        .with_context(|| format!("opening log directory {}", args.dir.display()))?;
+    let embedded = std::sync::Arc::new(
+        tributary::log::EmbeddedLog::open(&args.dir)
+            .with_context(|| format!("opening log directory {}", args.dir.display()))?,
+    );
+    // Every subcommand but `log` (the embedded log's own files) works on
+    // the backend traits; the embedded log is passed beside them for what
+    // only it has (segment sizes, quarantined ranges).
+    let log: std::sync::Arc<dyn tributary::log::Log> = embedded.clone();
     match args.command {
-        cli::Command::Topics(cmd) => topics::run(&log, cmd),
-        cli::Command::Produce(cmd) => produce::run(std::sync::Arc::new(log), cmd),
-        cli::Command::Consume(cmd) => consume::run(&log, cmd),
-        cli::Command::Groups(cmd) => groups::run(&log, cmd),
-        cli::Command::Log(cmd) => damage::run(&log, cmd),
+        cli::Command::Topics(cmd) => topics::run(&*log, Some(&embedded), cmd),
+        cli::Command::Produce(cmd) => produce::run(log, cmd),
+        cli::Command::Consume(cmd) => consume::run(&*log, cmd),
+        cli::Command::Groups(cmd) => groups::run(&*log, cmd),
+        cli::Command::Log(cmd) => damage::run(&embedded, cmd),
         cli::Command::State(_) => unreachable!("handled above"),
     }
 }

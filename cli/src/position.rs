@@ -1,7 +1,7 @@
 //! Parsing positions (`earliest`, `latest`, an offset, a time) and timestamps.
 
 use anyhow::{Context, Result, bail};
-use tributary::log::Log;
+use tributary::log::LogReader;
 
 /// A place in a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,12 @@ impl std::str::FromStr for Position {
 
 impl Position {
     /// The offset this position denotes in a partition, clamped to what it holds.
-    pub(crate) fn resolve(self, log: &dyn Log, topic: &str, partition: u32) -> Result<u64> {
+    pub(crate) fn resolve(
+        self,
+        log: &(impl LogReader + ?Sized),
+        topic: &str,
+        partition: u32,
+    ) -> Result<u64> {
         let (start, end) = log.offsets(topic, partition)?;
         Ok(match self {
             Position::Earliest => start,

@@ -11,8 +11,8 @@ use crate::position::{parse_timestamp, timestamp_of};
 use anyhow::{Context, Result, bail};
 use std::io::BufRead;
 use std::sync::{Arc, Mutex, PoisonError};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log};
+use tributary::Batch;
+use tributary::log::Log;
 
 /// Records per batch at most...
 const BATCH_RECORDS: usize = 1000;
@@ -24,9 +24,9 @@ const REPORTED_SKIPS: u64 = 20;
 /// Records buffered and written so far: shared with the signal handler,
 /// which flushes it when the command is interrupted.
 struct Producer {
-    log: Arc<EmbeddedLog>,
+    log: Arc<dyn Log>,
     topic: String,
-    batches: Vec<BatchBuilder>,
+    batches: Vec<Batch>,
     /// Records appended to the log.
     appended: u64,
     /// Records synced (acknowledged).
@@ -54,7 +54,7 @@ impl Producer {
         self.append()?;
         for (p, dirty) in self.dirty.iter_mut().enumerate() {
             if *dirty {
-                self.log.sync(&self.topic, p as u32)?;
+                self.log.flush(&self.topic, p as u32)?;
                 *dirty = false;
             }
         }
@@ -63,7 +63,7 @@ impl Producer {
     }
 }
 
-pub(crate) fn run(log: Arc<EmbeddedLog>, args: ProduceArgs) -> Result<()> {
+pub(crate) fn run(log: Arc<dyn Log>, args: ProduceArgs) -> Result<()> {
     let partitions = log.topic_config(&args.topic)?.partitions;
     if let Some(p) = args.partition
         && p >= partitions
@@ -83,7 +83,7 @@ pub(crate) fn run(log: Arc<EmbeddedLog>, args: ProduceArgs) -> Result<()> {
     let producer = Arc::new(Mutex::new(Producer {
         log,
         topic: args.topic.clone(),
-        batches: (0..partitions).map(|_| BatchBuilder::new()).collect(),
+        batches: (0..partitions).map(|_| Batch::new()).collect(),
         appended: 0,
         acked: 0,
         dirty: vec![false; partitions as usize],

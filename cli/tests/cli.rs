@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-use tributary::log::{EmbeddedLog, Log, TopicPartition};
+use tributary::log::{EmbeddedLog, TopicPartition, prelude::*};
 
 fn tributary(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
     tributary_bytes(dir, args, stdin.unwrap_or("").as_bytes())

@@ -5,8 +5,6 @@
 //! every message names what went wrong and where (topic, partition, file,
 //! offset).
 
-use std::path::PathBuf;
-
 /// The result type used throughout `tributary`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,16 +40,9 @@ pub enum Error {
     /// A configuration value is not acceptable.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// Stored data failed its checksum or is structurally broken.
-    #[error("corrupt log data in {file} at byte {position}: {reason}")]
-    Corrupt {
-        /// The file holding the damaged data.
-        file: PathBuf,
-        /// Byte position of the damaged batch in the file.
-        position: u64,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The embedded log's files are damaged or locked by another writer.
+    #[error(transparent)]
+    Embedded(#[from] crate::log::embedded_error::EmbeddedError),
     /// A fetch asked for an offset the partition does not hold.
     #[error("offset {offset} is out of range for {topic}/{partition} (valid: {start}..={end})")]
     OffsetOutOfRange {
@@ -103,16 +94,6 @@ pub enum Error {
         bytes: usize,
         /// The largest batch the log takes.
         limit: usize,
-    },
-    /// Another process holds the partition's writer lock.
-    #[error("partition {topic}/{partition} is locked by another writer ({lock})")]
-    Locked {
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: u32,
-        /// The partition's directory, which the writer holds locked.
-        lock: PathBuf,
     },
     /// A key or value could not be encoded or decoded.
     #[error(transparent)]

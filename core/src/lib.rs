@@ -20,7 +20,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use tributary::{App, Config, Topology, codec::{Json, Utf8}};
-//! use tributary::log::{EmbeddedLog, Log, TopicConfig};
+//! use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, Clone)]
 //! struct View { user: String, item: String }
@@ -71,6 +71,6 @@ pub mod topology;
 pub use error::{Error, Result};
 pub use operators::Data;
 pub use partitioner::{murmur2, partition_for_key};
-pub use record::{Header, Record, now_millis};
+pub use record::{Batch, BatchRecord, Header, Record, now_millis};
 pub use runtime::{App, Config, OnDecodeError, OnProcessingError};
 pub use topology::{GroupedStream, Stream, Table, Topology, TopologyBuilder};

@@ -5,9 +5,9 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig, TopicPartition};
+use tributary::log::{EmbeddedLog, TopicConfig, TopicPartition, prelude::*};
 use tributary::runtime::dead_letter_headers as dlh;
 use tributary::{App, Config, Error, OnDecodeError, Record, Topology};
 
@@ -39,13 +39,13 @@ fn setup() -> (tempfile::TempDir, Arc<EmbeddedLog>) {
     log.create_topic("orders", &TopicConfig::new(1)).unwrap();
     log.create_topic("quantities", &TopicConfig::new(1))
         .unwrap();
-    let mut b = BatchBuilder::new();
+    let mut b = Batch::new();
     for (i, v) in INPUT.iter().enumerate() {
         let r = Record::new(100 + i as i64, Some(format!("k{i}")), Some(v.to_vec()))
             .with_header("trace", "t1");
         b.push_record(&r);
     }
-    log.append("orders", 0, &mut b).unwrap();
+    log.append("orders", 0, &b).unwrap();
     (dir, log)
 }
 

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::Utf8;
-use tributary::log::format::BatchBuilder;
-use tributary::log::{Log, MemoryLog, TopicConfig};
+use tributary::log::{MemoryLog, TopicConfig, prelude::*};
 use tributary::topology::JoinWindows;
 use tributary::{App, Config, Topology};
 
@@ -32,11 +32,11 @@ fn results(idle_timeout: Duration, watch: Duration) -> u64 {
     for t in ["views", "clicks", "out"] {
         log.create_topic(t, &TopicConfig::new(1)).unwrap();
     }
-    let mut batch = BatchBuilder::new();
+    let mut batch = Batch::new();
     for i in 0..100i64 {
         batch.push(i * 10, Some(format!("v{i}").as_bytes()), Some(b"page"), &[]);
     }
-    log.append("views", 0, &mut batch).unwrap();
+    log.append("views", 0, &batch).unwrap();
     let config = Config {
         idle_timeout,
         state_dir: dir.path().to_path_buf(),

@@ -20,9 +20,9 @@ use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::runtime::ReplayFrom;
 use tributary::runtime::Stats;
 use tributary::topology::{Emit, JoinWindows, SessionWindows, TimeWindows, Windowed};
@@ -206,7 +206,7 @@ fn open(dir: &std::path::Path) -> Arc<EmbeddedLog> {
 }
 
 fn load_catalog(log: &dyn Log) {
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     for item in 0..ITEMS {
         let key = serde_json::to_vec(&item).unwrap();
         let p = tributary::partition_for_key(&key, PARTITIONS) as usize;
@@ -219,7 +219,7 @@ fn load_catalog(log: &dyn Log) {
 }
 
 fn produce(log: &dyn Log, events: &[Event]) {
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     for e in events {
         let b = &mut batches[e.partition as usize];
         let value = (u64::from(e.item) * 4 + e.kind).to_string();

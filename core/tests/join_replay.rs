@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::runtime::ReplayFrom;
 use tributary::topology::JoinWindows;
 use tributary::{App, Config, Record, Topology};
@@ -37,8 +37,8 @@ fn config(dir: &std::path::Path, replay: bool) -> Config {
 /// Writes records `from..to` of both topics: ad `i % 40`, time `10 i` with
 /// up to 20 ms of disorder; every third view gets a click 0-60 ms later.
 fn produce(log: &dyn Log, from: u64, to: u64) {
-    let mut views: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
-    let mut clicks: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
+    let mut views: Vec<Batch> = (0..2).map(|_| Batch::new()).collect();
+    let mut clicks: Vec<Batch> = (0..2).map(|_| Batch::new()).collect();
     for i in from..to {
         let ad = format!("ad-{}", i % 40);
         let p = tributary::partition_for_key(ad.as_bytes(), 2) as usize;
@@ -55,8 +55,8 @@ fn produce(log: &dyn Log, from: u64, to: u64) {
         }
     }
     for p in 0..2 {
-        log.append("views", p, &mut views[p as usize]).unwrap();
-        log.append("clicks", p, &mut clicks[p as usize]).unwrap();
+        log.append("views", p, &views[p as usize]).unwrap();
+        log.append("clicks", p, &clicks[p as usize]).unwrap();
     }
 }
 

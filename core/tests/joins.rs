@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 use tributary::codec::{Json, Optional, Utf8};
-use tributary::log::{Log, MemoryLog, TopicConfig};
+use tributary::log::{MemoryLog, TopicConfig, prelude::*};
 use tributary::testing::TestDriver;
 use tributary::topology::JoinWindows;
 use tributary::{App, Config, Error, Topology};

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{Log, MemoryLog, TopicConfig};
+use tributary::log::{MemoryLog, TopicConfig, prelude::*};
 use tributary::testing::TestDriver;
 use tributary::topology::{Emit, JoinWindows, SessionWindows, TimeWindows, Windowed};
 use tributary::{App, Config, Topology};
@@ -80,14 +80,14 @@ fn a_bounded_run_emits_every_window_and_stops() {
     // and the last session ends at 995: nothing but the end of the input
     // closes them.
     for p in 0..2u32 {
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         for i in 0..200i64 {
             let key = format!("k{}", i % 2);
             if tributary::partition_for_key(key.as_bytes(), 2) == p {
                 batch.push(i * 5, Some(key.as_bytes()), Some(b"1"), &[]);
             }
         }
-        log.append("clicks", p, &mut batch).unwrap();
+        log.append("clicks", p, &batch).unwrap();
     }
     let mut b = Topology::builder("bounded");
     let clicks = b.stream::<String, u32>("clicks", Utf8, Json);

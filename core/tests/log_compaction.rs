@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, EmbeddedTopicSettings, TopicConfig, prelude::*};
 
 /// Latest (offset, value) per key; `None` keys are the markers.
 type Latest = BTreeMap<Option<Vec<u8>>, (u64, Option<Vec<u8>>)>;
@@ -13,8 +13,12 @@ type Latest = BTreeMap<Option<Vec<u8>>, (u64, Option<Vec<u8>>)>;
 fn compaction_keeps_the_latest_record_per_key() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(dir.path()).unwrap();
-    log.create_topic("c", &TopicConfig::new(1).segment_bytes(2048).compacted())
-        .unwrap();
+    log.create_topic_with(
+        "c",
+        &TopicConfig::new(1).compacted(),
+        &EmbeddedTopicSettings::default().segment_bytes(2048),
+    )
+    .unwrap();
     // The model: latest (offset, value) per key; None keys are markers.
     let mut latest = Latest::new();
     let mut offset = 0u64;

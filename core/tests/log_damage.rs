@@ -11,9 +11,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig, TopicPartition};
+use tributary::log::{
+    EmbeddedError, EmbeddedLog, EmbeddedTopicSettings, FsyncPolicy, TopicConfig, TopicPartition,
+    prelude::*,
+};
 use tributary::{App, Config, Error, Topology};
 
 const BATCHES: u64 = 50;
@@ -38,7 +41,7 @@ fn write_synced(dir: &Path) -> PathBuf {
     log.create_topic("t", &TopicConfig::new(1)).unwrap();
     for b in 0..BATCHES {
         common::append(&log, "t", 0, &records(b));
-        log.sync("t", 0).unwrap();
+        log.flush("t", 0).unwrap();
     }
     dir.join("topics/t/0/00000000000000000000.log")
 }
@@ -66,15 +69,15 @@ fn append_new(log: &dyn Log, n: usize) -> u64 {
         .map(|i| (0, None, Some(format!("new{i}").into_bytes())))
         .collect();
     let base = common::append(log, "t", 0, &recs);
-    log.sync("t", 0).unwrap();
+    log.flush("t", 0).unwrap();
     base
 }
 
 fn assert_damage_error(e: Option<Error>, file: &Path, range: &str) {
     match e {
-        Some(Error::Corrupt {
+        Some(Error::Embedded(EmbeddedError::Corrupt {
             file: f, reason, ..
-        }) => {
+        })) => {
             assert_eq!(f, file);
             assert!(reason.contains(range), "{reason}");
         }
@@ -177,9 +180,9 @@ fn a_group_position_past_the_end_of_a_partition_stops_the_application() {
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log")).unwrap());
     log.create_topic("in", &TopicConfig::new(1)).unwrap();
     log.create_topic("out", &TopicConfig::new(1)).unwrap();
-    let mut b = BatchBuilder::new();
+    let mut b = Batch::new();
     b.push(0, Some(b"k"), Some(b"\"v\""), &[]);
-    log.append("in", 0, &mut b).unwrap();
+    log.append("in", 0, &b).unwrap();
     // The group was at 5, but the partition holds one record.
     log.commit_offsets("copy", &[(TopicPartition::new("in", 0), 5)])
         .unwrap();
@@ -214,11 +217,11 @@ fn the_writer_lock_cannot_be_bypassed_by_deleting_a_file() {
         }
     }
     let b = EmbeddedLog::open(dir.path()).unwrap();
-    let mut bb = BatchBuilder::new();
+    let mut bb = Batch::new();
     bb.push(0, None, Some(b"x"), &[]);
     assert!(matches!(
-        b.append("t", 0, &mut bb),
-        Err(Error::Locked { .. })
+        b.append("t", 0, &bb),
+        Err(Error::Embedded(EmbeddedError::Locked { .. }))
     ));
     assert_eq!(append_new(&a, 1), 1_000);
     assert_eq!(common::read_all(&b, "t", 0).len(), 1_001);
@@ -280,9 +283,9 @@ fn a_create_on_a_full_disk_leaves_nothing_behind() {
     disk.grow(1_000);
     log.create_topic("big", &TopicConfig::new(64)).unwrap();
     assert_eq!(log.list_topics().unwrap(), vec!["big".to_string()]);
-    let mut b = BatchBuilder::new();
+    let mut b = Batch::new();
     b.push(0, None, Some(b"x"), &[]);
-    assert_eq!(log.append("big", 63, &mut b).unwrap(), 0);
+    assert_eq!(log.append("big", 63, &b).unwrap(), 0);
     drop(log);
     let log = EmbeddedLog::open(&disk.0).unwrap();
     log.delete_topic("big").unwrap();
@@ -297,18 +300,22 @@ fn a_create_on_a_full_disk_leaves_nothing_behind() {
 fn a_poison_batch_stops_the_application_until_it_is_quarantined() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log")).unwrap());
-    log.create_topic("in", &TopicConfig::new(1).segment_bytes(16 << 10))
-        .unwrap();
+    log.create_topic_with(
+        "in",
+        &TopicConfig::new(1),
+        &EmbeddedTopicSettings::default().segment_bytes(16 << 10),
+    )
+    .unwrap();
     log.create_topic("out", &TopicConfig::new(1)).unwrap();
     for b in 0..30u64 {
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         for i in 0..100u64 {
             let n = b * 100 + i;
             batch.push(n as i64, Some(b"k"), Some(format!("{n}").as_bytes()), &[]);
         }
-        log.append("in", 0, &mut batch).unwrap();
+        log.append("in", 0, &batch).unwrap();
     }
-    log.sync("in", 0).unwrap();
+    log.flush("in", 0).unwrap();
     drop(log);
     let pdir = dir.path().join("log/topics/in/0");
     let first = pdir.join("00000000000000000000.log");

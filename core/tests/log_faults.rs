@@ -10,7 +10,7 @@ mod common;
 
 use proptest::prelude::*;
 use std::path::Path;
-use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, EmbeddedTopicSettings, FsyncPolicy, TopicConfig, prelude::*};
 
 #[derive(Debug, Clone)]
 enum Fault {
@@ -68,7 +68,7 @@ proptest! {
         let mut acked = 0usize;
         {
             let log = EmbeddedLog::open_with(dir.path(), FsyncPolicy::Never).unwrap();
-            log.create_topic("t", &TopicConfig::new(1).segment_bytes(2048)).unwrap();
+            log.create_topic_with("t", &TopicConfig::new(1), &EmbeddedTopicSettings::default().segment_bytes(2048)).unwrap();
             for (b, &(n, sync)) in batches.iter().enumerate() {
                 let recs: Vec<common::Rec> = (0..n)
                     .map(|i| {
@@ -79,7 +79,7 @@ proptest! {
                 written.extend(recs.iter().map(|r| r.2.clone().unwrap()));
                 common::append(&log, "t", 0, &recs);
                 if sync {
-                    log.sync("t", 0).unwrap();
+                    log.flush("t", 0).unwrap();
                     acked = written.len();
                 }
             }

@@ -4,7 +4,7 @@
 mod common;
 
 use proptest::prelude::*;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, EmbeddedTopicSettings, TopicConfig, prelude::*};
 
 use common::Rec;
 
@@ -39,9 +39,10 @@ proptest! {
     #[test]
     fn log_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
-        let config = TopicConfig::new(3).segment_bytes(1024);
+        let config = TopicConfig::new(3);
+        let settings = EmbeddedTopicSettings::default().segment_bytes(1024);
         let mut log = EmbeddedLog::open(dir.path()).unwrap();
-        log.create_topic("t", &config).unwrap();
+        log.create_topic_with("t", &config, &settings).unwrap();
         let mut model: Vec<Vec<Rec>> = vec![Vec::new(); 3];
         for op in ops {
             match op {

@@ -6,7 +6,9 @@ mod common;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use tributary::Error;
-use tributary::log::{EmbeddedLog, FsyncPolicy, Log, TopicConfig};
+use tributary::log::{
+    EmbeddedError, EmbeddedLog, EmbeddedTopicSettings, FsyncPolicy, TopicConfig, prelude::*,
+};
 
 fn batch(n: usize, seed: u64) -> Vec<common::Rec> {
     (0..n)
@@ -38,8 +40,12 @@ fn truncated_segments_keep_every_complete_batch() {
         let mut marks: Vec<(PathBuf, u64, u64)> = Vec::new();
         {
             let log = EmbeddedLog::open_with(dir.path(), FsyncPolicy::Never).unwrap();
-            log.create_topic("t", &TopicConfig::new(1).segment_bytes(2048))
-                .unwrap();
+            log.create_topic_with(
+                "t",
+                &TopicConfig::new(1),
+                &EmbeddedTopicSettings::default().segment_bytes(2048),
+            )
+            .unwrap();
             for b in 0..rng.random_range(1..30) {
                 let recs = batch(rng.random_range(1..12), b);
                 common::append(&log, "t", 0, &recs);
@@ -95,8 +101,12 @@ fn truncated_segments_keep_every_complete_batch() {
 
 fn write_segments(dir: &Path) -> Vec<PathBuf> {
     let log = EmbeddedLog::open(dir).unwrap();
-    log.create_topic("t", &TopicConfig::new(1).segment_bytes(4096))
-        .unwrap();
+    log.create_topic_with(
+        "t",
+        &TopicConfig::new(1),
+        &EmbeddedTopicSettings::default().segment_bytes(4096),
+    )
+    .unwrap();
     for b in 0..40 {
         common::append(&log, "t", 0, &batch(10, b));
     }
@@ -136,7 +146,7 @@ fn corruption_in_sealed_segment_is_an_error_not_data() {
         }
     })();
     match err {
-        Err(Error::Corrupt { file, .. }) => assert_eq!(file, segs[0]),
+        Err(Error::Embedded(EmbeddedError::Corrupt { file, .. })) => assert_eq!(file, segs[0]),
         other => panic!("expected a corruption error, got {other:?}"),
     }
     // Later segments are still served.
@@ -169,7 +179,7 @@ fn corruption_in_middle_of_active_segment_is_kept_and_reported() {
     assert_eq!(log.offsets("t", 0).unwrap(), (0, 400));
     let mut out = Vec::new();
     match log.fetch("t", 0, base, 1 << 20, &mut out) {
-        Err(e @ Error::Corrupt { .. }) => {
+        Err(e @ Error::Embedded(EmbeddedError::Corrupt { .. })) => {
             let msg = e.to_string();
             assert!(msg.contains(last.to_str().unwrap()), "{msg}");
             assert!(
@@ -193,18 +203,18 @@ fn second_writer_is_refused() {
     a.create_topic("t", &TopicConfig::new(1)).unwrap();
     common::append(&a, "t", 0, &batch(1, 0));
     let b = EmbeddedLog::open(dir.path()).unwrap();
-    let mut bb = tributary::log::format::BatchBuilder::new();
+    let mut bb = tributary::Batch::new();
     bb.push(0, None, Some(b"x"), &[]);
     assert!(matches!(
-        b.append("t", 0, &mut bb),
-        Err(Error::Locked { .. })
+        b.append("t", 0, &bb),
+        Err(Error::Embedded(EmbeddedError::Locked { .. }))
     ));
     // ...but it can read, and sees new appends by the writer.
     assert_eq!(common::read_all(&b, "t", 0).len(), 1);
     common::append(&a, "t", 0, &batch(2, 1));
     assert_eq!(common::read_all(&b, "t", 0).len(), 3);
     drop(a);
-    assert_eq!(b.append("t", 0, &mut bb).unwrap(), 3);
+    assert_eq!(b.append("t", 0, &bb).unwrap(), 3);
 }
 
 /// Retention deletes whole sealed segments by size and by age, never the
@@ -213,11 +223,10 @@ fn second_writer_is_refused() {
 fn retention_by_size_and_age() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(dir.path()).unwrap();
-    log.create_topic(
+    log.create_topic_with(
         "sized",
-        &TopicConfig::new(1)
-            .segment_bytes(2048)
-            .retention_bytes(6000),
+        &TopicConfig::new(1).retention_bytes(6000),
+        &EmbeddedTopicSettings::default().segment_bytes(2048),
     )
     .unwrap();
     for b in 0..60 {
@@ -238,11 +247,10 @@ fn retention_by_size_and_age() {
         start
     );
 
-    log.create_topic(
+    log.create_topic_with(
         "aged",
-        &TopicConfig::new(1)
-            .segment_bytes(1024)
-            .retention(std::time::Duration::from_secs(3600)),
+        &TopicConfig::new(1).retention(std::time::Duration::from_secs(3600)),
+        &EmbeddedTopicSettings::default().segment_bytes(1024),
     )
     .unwrap();
     let now = tributary::now_millis();

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
 use tributary::group::ScriptedGroup;
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::runtime::{RunningApp, TaskId};
 use tributary::topology::TimeWindows;
 use tributary::{App, Config, StoreReader, Topology};
@@ -69,7 +69,7 @@ fn open_log(dir: &std::path::Path) -> Arc<dyn Log> {
     for t in ["clicks", "profiles"].into_iter().chain(OUTPUTS) {
         log.create_topic(t, &TopicConfig::new(PARTITIONS)).unwrap();
     }
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     for u in 0..USERS {
         let user = format!("u{u}");
         let p = tributary::partition_for_key(user.as_bytes(), PARTITIONS) as usize;
@@ -88,7 +88,7 @@ fn open_log(dir: &std::path::Path) -> Arc<dyn Log> {
 
 /// Appends clicks `from..to`: user `i % USERS`, one every 5 ms of event time.
 fn produce(log: &dyn Log, from: u64, to: u64) {
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     for i in from..to {
         let user = format!("u{}", (i * 7919) % USERS);
         let p = tributary::partition_for_key(user.as_bytes(), PARTITIONS) as usize;

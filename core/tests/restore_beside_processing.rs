@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 const CHANGELOG: u64 = 1_000_000;
@@ -22,16 +22,16 @@ fn other_tasks_process_while_one_restores() {
     // directory is new, so it restores them all); task 1's has none.
     log.create_topic("stall-counts-changelog", &TopicConfig::new(2).compacted())
         .unwrap();
-    let mut batch = BatchBuilder::new();
+    let mut batch = Batch::new();
     for i in 0..CHANGELOG {
         batch.push(0, Some(&i.to_be_bytes()), Some(&1u64.to_le_bytes()), &[]);
         if batch.len() == 10_000 {
-            log.append("stall-counts-changelog", 0, &mut batch).unwrap();
+            log.append("stall-counts-changelog", 0, &batch).unwrap();
             batch.clear();
         }
     }
     // Input only for task 1.
-    let mut batch = BatchBuilder::new();
+    let mut batch = Batch::new();
     for i in 0..INPUT {
         let key = (0..)
             .map(|k| format!("k{i}-{k}"))
@@ -39,7 +39,7 @@ fn other_tasks_process_while_one_restores() {
             .unwrap();
         batch.push(i as i64, Some(key.as_bytes()), Some(b"1"), &[]);
     }
-    log.append("in", 1, &mut batch).unwrap();
+    log.append("in", 1, &batch).unwrap();
 
     let mut b = Topology::builder("stall");
     b.stream::<String, String>("in", Utf8, Utf8)

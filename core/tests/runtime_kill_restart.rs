@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 use tributary::codec::Json;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 #[derive(
@@ -69,16 +69,14 @@ fn spawn_child(dir: &std::path::Path) -> Child {
 }
 
 fn produce(log: &EmbeddedLog, from: u64, to: u64) {
-    let mut batches: Vec<tributary::log::format::BatchBuilder> = (0..4)
-        .map(|_| tributary::log::format::BatchBuilder::new())
-        .collect();
+    let mut batches: Vec<tributary::Batch> = (0..4).map(|_| tributary::Batch::new()).collect();
     for id in from..to {
         let key = serde_json::to_vec(&id).unwrap();
         let value = serde_json::to_vec(&Event { id, value: id * 3 }).unwrap();
         let p = tributary::partition_for_key(&key, 4);
         batches[p as usize].push(id as i64, Some(&key), Some(&value), &[]);
         if batches[p as usize].len() >= 1000 {
-            log.append("in", p, &mut batches[p as usize]).unwrap();
+            log.append("in", p, &batches[p as usize]).unwrap();
             batches[p as usize].clear();
         }
     }

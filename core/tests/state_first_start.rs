@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use tributary::codec::{Json, Utf8};
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 #[test]

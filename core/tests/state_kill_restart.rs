@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::Json;
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ fn produce(
     n: u64,
     reference: &mut HashMap<u64, Totals>,
 ) {
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     for i in 0..n {
         // Every key at least once, then random ones.
         let key = if reference.len() < KEYS as usize {
@@ -98,7 +98,7 @@ fn produce(
         let p = tributary::partition_for_key(&k, PARTITIONS) as usize;
         batches[p].push(i as i64, Some(&k), Some(&v), &[]);
         if batches[p].len() >= 1_000 {
-            log.append("payments", p as u32, &mut batches[p]).unwrap();
+            log.append("payments", p as u32, &batches[p]).unwrap();
             batches[p].clear();
         }
     }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::runtime::ReplayFrom;
 use tributary::{App, Config, Topology};
 
@@ -36,8 +36,8 @@ fn config(dir: &std::path::Path) -> Config {
 }
 
 fn produce(log: &dyn Log, from: usize, to: usize) {
-    let mut lines: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
-    let mut scores: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
+    let mut lines: Vec<Batch> = (0..2).map(|_| Batch::new()).collect();
+    let mut scores: Vec<Batch> = (0..2).map(|_| Batch::new()).collect();
     for i in from..to {
         let line = format!("w{} w{} common w{}", i % 97, i % 13, (i * 7) % 1000);
         lines[i % 2].push(
@@ -53,8 +53,8 @@ fn produce(log: &dyn Log, from: usize, to: usize) {
         scores[p].push(i as i64, Some(user.as_bytes()), Some(score.as_bytes()), &[]);
     }
     for p in 0..2 {
-        log.append("lines", p as u32, &mut lines[p]).unwrap();
-        log.append("scores", p as u32, &mut scores[p]).unwrap();
+        log.append("lines", p as u32, &lines[p]).unwrap();
+        log.append("scores", p as u32, &scores[p]).unwrap();
     }
 }
 
@@ -150,7 +150,7 @@ fn a_restore_in_many_batches_keeps_the_last_change_of_each_key() {
     log.create_topic(topic, &TopicConfig::new(2).compacted())
         .unwrap();
     let mut expected = std::collections::BTreeMap::new();
-    let mut batches: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..2).map(|_| Batch::new()).collect();
     for i in 0..60_000u64 {
         let user = format!("user-{:05}", (i * 7919) % 3_000);
         let p = tributary::partition_for_key(user.as_bytes(), 2) as usize;
@@ -166,7 +166,7 @@ fn a_restore_in_many_batches_keeps_the_last_change_of_each_key() {
             expected.insert(user, i);
         }
         if batches[p].len() >= 500 {
-            log.append(topic, p as u32, &mut batches[p]).unwrap();
+            log.append(topic, p as u32, &batches[p]).unwrap();
             batches[p].clear();
         }
     }

@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Optional, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::testing::TestDriver;
 use tributary::topology::{Emit, SessionWindows, TimeWindows, Windowed};
 use tributary::{App, Config, Topology};
@@ -154,7 +154,7 @@ fn the_hottest_key_per_window_is_emitted_once_per_window() {
     }
     // 60 s of bids over 200 auctions, the hottest far hotter than the rest.
     let mut reference: BTreeMap<(String, i64), u64> = BTreeMap::new();
-    let mut batches: Vec<BatchBuilder> = (0..4).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..4).map(|_| Batch::new()).collect();
     let n = 40_000u64;
     for i in 0..n {
         let x = (i * 2_654_435_761) % 10_007;
@@ -246,12 +246,12 @@ fn held_changes_survive_a_restart() {
         b.build().unwrap()
     }
     fn produce(log: &dyn Log, from: i64, to: i64) {
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         for i in from..to {
             let key = format!("k{}", i % 3);
             batch.push(i * 7, Some(key.as_bytes()), Some(b"1"), &[]);
         }
-        log.append("in", 0, &mut batch).unwrap();
+        log.append("in", 0, &batch).unwrap();
     }
     fn run(log: &Arc<EmbeddedLog>, state: &std::path::Path, to_end: bool) {
         let config = Config {

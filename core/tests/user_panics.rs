@@ -12,9 +12,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig, TopicPartition};
+use tributary::log::{EmbeddedLog, TopicConfig, TopicPartition, prelude::*};
 use tributary::runtime::dead_letter_headers as dlh;
 use tributary::testing::TestDriver;
 use tributary::topology::{Emit, TimeWindows};
@@ -50,7 +50,7 @@ fn config(on_processing_error: OnProcessingError, state: &std::path::Path) -> Co
 }
 
 fn append(log: &dyn Log, partition: u32, records: &[(&str, i64)]) -> u64 {
-    let mut b = BatchBuilder::new();
+    let mut b = Batch::new();
     for (k, v) in records {
         b.push_record(&Record::new(
             1,
@@ -58,7 +58,7 @@ fn append(log: &dyn Log, partition: u32, records: &[(&str, i64)]) -> u64 {
             Some(v.to_string().into_bytes()),
         ));
     }
-    log.append("amounts", partition, &mut b).unwrap()
+    log.append("amounts", partition, &b).unwrap()
 }
 
 /// The latest total per key over every partition of `totals`.

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::testing::TestDriver;
 use tributary::topology::{Emit, TimeWindows, Windowed};
 use tributary::{App, Config, Record, Topology};
@@ -36,7 +36,7 @@ fn record(i: u64) -> (String, i64) {
 }
 
 fn produce(log: &dyn Log, from: u64, to: u64) {
-    let mut batches: Vec<BatchBuilder> = (0..2).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..2).map(|_| Batch::new()).collect();
     for i in from..to {
         let (key, t) = record(i);
         let p = tributary::partition_for_key(key.as_bytes(), 2) as usize;

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tributary::log::format::BatchBuilder;
-use tributary::log::{EmbeddedLog, Log, TopicConfig};
+use tributary::Batch;
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
 
 /// Partitions of every topic of the examples.
@@ -35,7 +35,7 @@ pub(crate) fn produce<V: Serialize>(
     topic: &str,
     records: impl IntoIterator<Item = (String, V, i64)>,
 ) -> Result<usize> {
-    let mut batches: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| BatchBuilder::new()).collect();
+    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     let mut count = 0;
     for (key, value, at) in records {
         let p = tributary::partition_for_key(key.as_bytes(), PARTITIONS) as usize;

@@ -24,7 +24,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// use std::sync::Arc;
 /// use tributary::{App, Config, Topology, codec::{Json, Utf8}};
 /// use tributary::group::ScriptedGroup;
-/// use tributary::log::{EmbeddedLog, Log, TopicConfig};
+/// use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 /// let dir = tempfile::tempdir()?;
 /// let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path())?);
 /// log.create_topic("in", &TopicConfig::new(2))?;
@@ -279,7 +279,7 @@ impl Member for ScriptedMember {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::MemoryLog;
+    use crate::log::{MemoryLog, TopicAdmin};
 
     fn subscribe(group: &Arc<ScriptedGroup>, name: &str) -> Arc<dyn Member> {
         let topics = [Subscription {

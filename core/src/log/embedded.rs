@@ -16,13 +16,14 @@
 //! written. A topic is created in a hidden staging directory and renamed
 //! into place complete, so a failed create leaves nothing behind.
 
-use super::format::BatchBuilder;
-use super::offsets::{OffsetStore, write_synced};
+use super::offsets::OffsetStore;
 use super::partition::Partition;
-use super::{Damage, Quarantined};
-use super::{FsyncPolicy, Log, TopicConfig, TopicPartition, validate_name};
+use super::topic_file;
+use super::{Damage, EmbeddedTopicSettings, Quarantined};
+use super::{FsyncPolicy, GroupPositions, LogReader, LogWriter, TopicAdmin};
+use super::{TopicConfig, TopicPartition, validate_name};
 use crate::error::{Error, IoContext, Result};
-use crate::record::{Record, now_millis};
+use crate::record::{Batch, Record, now_millis};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex, RwLock};
 #[derive(Debug)]
 struct Topic {
     config: TopicConfig,
+    settings: EmbeddedTopicSettings,
     partitions: Vec<RwLock<Partition>>,
 }
 
@@ -38,13 +40,14 @@ struct Topic {
 /// # Examples
 ///
 /// ```
-/// use tributary::log::{EmbeddedLog, Log, TopicConfig, format::BatchBuilder};
+/// use tributary::Batch;
+/// use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 /// let dir = tempfile::tempdir()?;
 /// let log = EmbeddedLog::open(dir.path())?;
 /// log.create_topic("clicks", &TopicConfig::new(2))?;
-/// let mut batch = BatchBuilder::new();
+/// let mut batch = Batch::new();
 /// batch.push(1_000, Some(b"user-1"), Some(b"{\"page\":\"/\"}"), &[]);
-/// assert_eq!(log.append("clicks", 0, &mut batch)?, 0);
+/// assert_eq!(log.append("clicks", 0, &batch)?, 0);
 /// let mut out = Vec::new();
 /// log.fetch("clicks", 0, 0, 1 << 20, &mut out)?;
 /// assert_eq!(out[0].value.as_deref(), Some(&b"{\"page\":\"/\"}"[..]));
@@ -103,19 +106,18 @@ impl EmbeddedLog {
             }
             Err(e) => return Err(Error::io(format!("reading {}", meta.display()), e)),
         };
-        let config: TopicConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            file: meta.clone(),
-            position: 0,
-            reason: format!("topic configuration is not valid: {e}"),
-        })?;
-        config.validate()?;
+        let (config, settings) = topic_file::decode(&meta, &bytes)?;
         let mut partitions = Vec::with_capacity(config.partitions as usize);
         for p in 0..config.partitions {
-            let part =
-                Partition::open(name, p, dir.join(p.to_string()), config.clone(), self.fsync)?;
+            let dir = dir.join(p.to_string());
+            let part = Partition::open(name, p, dir, (config.clone(), settings), self.fsync)?;
             partitions.push(RwLock::new(part));
         }
-        let topic = Arc::new(Topic { config, partitions });
+        let topic = Arc::new(Topic {
+            config,
+            settings,
+            partitions,
+        });
         let mut topics = write(&self.topics);
         Ok(Arc::clone(topics.entry(name.to_owned()).or_insert(topic)))
     }
@@ -219,22 +221,6 @@ impl EmbeddedLog {
     }
 }
 
-/// Writes a complete topic (partition directories, then its configuration)
-/// into `staging`, synced, for the caller to rename into place.
-fn stage_topic(staging: &Path, config: &TopicConfig) -> Result<()> {
-    std::fs::create_dir(staging).ctx(|| format!("creating {}", staging.display()))?;
-    for p in 0..config.partitions {
-        let pd = staging.join(p.to_string());
-        std::fs::create_dir(&pd).ctx(|| format!("creating {}", pd.display()))?;
-    }
-    let bytes = serde_json::to_vec_pretty(config)
-        .map_err(|e| Error::Runtime(format!("encoding topic config: {e}")))?;
-    write_synced(&staging.join("topic.json"), &bytes)?;
-    std::fs::File::open(staging)
-        .and_then(|d| d.sync_all())
-        .ctx(|| format!("syncing {}", staging.display()))
-}
-
 /// What [`EmbeddedLog::verify`] found in one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionCheck {
@@ -264,10 +250,17 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Log for EmbeddedLog {
-    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<()> {
+impl EmbeddedLog {
+    /// Creates a topic with settings only the embedded log has (see
+    /// [`TopicAdmin::create_topic`] for the defaults).
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        config: &TopicConfig,
+        settings: &EmbeddedTopicSettings,
+    ) -> Result<()> {
         validate_name("topic", name)?;
-        config.validate()?;
+        settings.validate(config)?;
         let dir = self.topic_dir(name);
         if dir.join("topic.json").exists() {
             return Err(Error::TopicExists(name.to_owned()));
@@ -276,7 +269,7 @@ impl Log for EmbeddedLog {
         std::fs::create_dir_all(&staging_root)
             .ctx(|| format!("creating {}", staging_root.display()))?;
         let staging = staging_root.join(format!("{name}-{}-{}", std::process::id(), now_millis()));
-        let made = stage_topic(&staging, config).and_then(|()| {
+        let made = topic_file::stage(&staging, config, settings).and_then(|()| {
             match std::fs::rename(&staging, &dir) {
                 Ok(()) => Ok(()),
                 // A directory without a configuration is what a failed
@@ -296,6 +289,18 @@ impl Log for EmbeddedLog {
             let _ = std::fs::remove_dir_all(&staging);
         }
         made
+    }
+
+    /// A topic's settings that only the embedded log has.
+    pub fn topic_settings(&self, name: &str) -> Result<EmbeddedTopicSettings> {
+        Ok(self.topic(name)?.settings)
+    }
+}
+
+impl TopicAdmin for EmbeddedLog {
+    /// Creates a topic with the default [`EmbeddedTopicSettings`].
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<()> {
+        self.create_topic_with(name, config, &EmbeddedTopicSettings::default())
     }
 
     fn topic_config(&self, name: &str) -> Result<TopicConfig> {
@@ -323,11 +328,19 @@ impl Log for EmbeddedLog {
         let dir = self.topic_dir(name);
         std::fs::remove_dir_all(&dir).ctx(|| format!("deleting {}", dir.display()))
     }
+}
 
-    fn append(&self, topic: &str, partition: u32, batch: &mut BatchBuilder) -> Result<u64> {
+impl LogWriter for EmbeddedLog {
+    fn append(&self, topic: &str, partition: u32, batch: &Batch) -> Result<u64> {
         self.with_partition(topic, partition, |p| write(p).append(batch))
     }
 
+    fn flush(&self, topic: &str, partition: u32) -> Result<()> {
+        self.with_partition(topic, partition, |p| write(p).sync())
+    }
+}
+
+impl LogReader for EmbeddedLog {
     fn fetch(
         &self,
         topic: &str,
@@ -365,11 +378,9 @@ impl Log for EmbeddedLog {
             part.offset_for_timestamp(timestamp)
         })
     }
+}
 
-    fn sync(&self, topic: &str, partition: u32) -> Result<()> {
-        self.with_partition(topic, partition, |p| write(p).sync())
-    }
-
+impl GroupPositions for EmbeddedLog {
     fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
         validate_name("group", group)?;
         let _guard = self

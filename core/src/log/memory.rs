@@ -1,9 +1,9 @@
 //! An in-memory [`Log`], for tests and the [`TestDriver`](crate::testing::TestDriver).
 
-use super::format::{self, BatchBuilder};
-use super::{Log, TopicConfig, TopicPartition, validate_name};
+use super::{GroupPositions, LogReader, LogWriter, TopicAdmin};
+use super::{TopicConfig, TopicPartition, validate_name};
 use crate::error::{Error, Result};
-use crate::record::Record;
+use crate::record::{Batch, Record};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -50,7 +50,7 @@ fn partition<'a>(s: &'a mut State, topic: &str, p: u32) -> Result<&'a mut Vec<Re
         })
 }
 
-impl Log for MemoryLog {
+impl TopicAdmin for MemoryLog {
     fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<()> {
         validate_name("topic", name)?;
         config.validate()?;
@@ -85,21 +85,24 @@ impl Log for MemoryLog {
                 .ok_or_else(|| Error::UnknownTopic(name.into()))
         })
     }
+}
 
-    fn append(&self, topic: &str, p: u32, batch: &mut BatchBuilder) -> Result<u64> {
+impl LogWriter for MemoryLog {
+    fn append(&self, topic: &str, p: u32, batch: &Batch) -> Result<u64> {
         self.with(|s| {
             let part = partition(s, topic, p)?;
             let base = part.len() as u64;
-            if batch.is_empty() {
-                return Ok(base);
-            }
-            let bytes = Bytes::copy_from_slice(batch.finish(base));
-            format::decode_records(&bytes, 0, part)
-                .map_err(|e| Error::Runtime(format!("memory log: bad batch: {e}")))?;
+            part.extend((base..).zip(batch.iter()).map(|(o, r)| r.to_record(o)));
             Ok(base)
         })
     }
 
+    fn flush(&self, topic: &str, p: u32) -> Result<()> {
+        self.with(|s| partition(s, topic, p).map(|_| ()))
+    }
+}
+
+impl LogReader for MemoryLog {
     fn fetch(
         &self,
         topic: &str,
@@ -147,11 +150,9 @@ impl Log for MemoryLog {
                 .map_or(part.len() as u64, |r| r.offset))
         })
     }
+}
 
-    fn sync(&self, topic: &str, p: u32) -> Result<()> {
-        self.with(|s| partition(s, topic, p).map(|_| ()))
-    }
-
+impl GroupPositions for MemoryLog {
     fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
         validate_name("group", group)?;
         self.with(|s| {

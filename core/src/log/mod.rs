@@ -1,58 +1,65 @@
-//! Topics: the [`Log`] backend trait, the embedded log and the in-memory log.
+//! Topics: the backend traits, the embedded log and the in-memory log.
 //!
 //! A topic has N partitions; a partition is an append-only sequence of
 //! [`Record`]s with dense offsets from 0. Everything Tributary reads and
-//! writes goes through the [`Log`] trait:
+//! writes goes through four traits, one per role: [`TopicAdmin`],
+//! [`LogReader`], [`LogWriter`] (which appends neutral
+//! [`Batch`](crate::Batch)es) and [`GroupPositions`]; [`Log`] is all four.
+//! The backends:
 //!
 //! - [`EmbeddedLog`] (the default) keeps topics in a local directory, as
-//!   segment files of CRC-checked record batches ([`format`]), with a torn
+//!   segment files of CRC-checked record batches (`log/format.rs`), with a torn
 //!   tail truncated on open and damage kept and reported, never truncated
 //!   or its offsets reused ([`recovery`](self)), quarantine of damaged
 //!   ranges, retention by age and size, and one writer per partition across
 //!   processes (a lock on the partition's directory);
 //! - [`MemoryLog`] keeps them in memory, for the [`TestDriver`](crate::testing::TestDriver);
-//! - the Kafka backend (`tributary-kafka`) implements the same trait.
+//! - the Kafka backend (`tributary-kafka`) will implement the same traits.
 //!
-//! Consumer-group offsets live in the backend too ([`Log::commit_offsets`]).
+//! Consumer-group offsets live in the backend too
+//! ([`GroupPositions::commit_offsets`]).
 
 // Data read from disk or the wire is never unwrapped here.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod embedded;
-pub mod format;
+pub(crate) mod embedded_error;
+mod format;
 mod memory;
 mod offsets;
 mod partition;
 mod quarantine;
 mod recovery;
 mod segment;
+mod topic_file;
 
 pub use embedded::{EmbeddedLog, PartitionCheck};
+pub use embedded_error::EmbeddedError;
 pub use memory::MemoryLog;
 pub use quarantine::Quarantined;
 pub use segment::Damage;
+pub use topic_file::EmbeddedTopicSettings;
 
 use crate::error::{Error, Result};
-use crate::record::Record;
 pub use crate::record::TopicPartition;
-use format::BatchBuilder;
+use crate::record::{Batch, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Per-topic settings, stored with the topic.
+/// What every backend knows of a topic: partitions, cleanup and retention.
+///
+/// Settings that only one backend has live with it (the embedded log's
+/// segment size: [`EmbeddedTopicSettings`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
     /// Number of partitions (at least 1).
     pub partitions: u32,
-    /// A segment rolls when it would grow past this many bytes.
-    #[serde(default = "default_segment_bytes")]
-    pub segment_bytes: u64,
-    /// Delete sealed segments whose newest record is older than this (ms).
+    /// Delete old data whose newest record is older than this (ms).
     #[serde(default)]
     pub retention_ms: Option<i64>,
-    /// Delete the oldest sealed segments while the partition is larger than this.
+    /// Delete the oldest data while a partition is larger than this.
     #[serde(default)]
     pub retention_bytes: Option<u64>,
     /// How old data is cleaned up: deleted by retention, or compacted.
@@ -64,31 +71,20 @@ pub struct TopicConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cleanup {
-    /// Whole segments are deleted by retention (time and size).
+    /// Old data is deleted by retention (time and size).
     #[default]
     Delete,
-    /// Sealed segments keep only the latest record of each key (and the
-    /// latest record without a key), as Kafka's `cleanup.policy=compact`;
-    /// offsets are kept, so they have gaps. For changelogs.
+    /// Old data keeps only the latest record of each key (and the latest
+    /// record without a key), as Kafka's `cleanup.policy=compact`; offsets
+    /// are kept, so they have gaps. For changelogs.
     Compact,
 }
 
-fn default_segment_bytes() -> u64 {
-    TopicConfig::DEFAULT_SEGMENT_BYTES
-}
-
 impl TopicConfig {
-    /// Most partitions a topic of the embedded log may have.
-    pub const MAX_PARTITIONS: u32 = 4096;
-
-    /// Default segment size: 64 MiB.
-    pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
-
     /// A topic with `partitions` partitions and default settings (no retention).
     pub fn new(partitions: u32) -> Self {
         TopicConfig {
             partitions,
-            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
             retention_ms: None,
             retention_bytes: None,
             cleanup: Cleanup::Delete,
@@ -106,12 +102,6 @@ impl TopicConfig {
         self.cleanup == Cleanup::Compact
     }
 
-    /// Sets the segment size.
-    pub fn segment_bytes(mut self, bytes: u64) -> Self {
-        self.segment_bytes = bytes;
-        self
-    }
-
     /// Sets retention by age.
     pub fn retention(mut self, age: Duration) -> Self {
         self.retention_ms = Some(age.as_millis() as i64);
@@ -124,26 +114,13 @@ impl TopicConfig {
         self
     }
 
-    /// Checks the settings.
+    /// Checks the settings every backend shares (a backend adds its own
+    /// limits, such as the embedded log's partition count).
     pub fn validate(&self) -> Result<()> {
         if self.partitions == 0 {
             return Err(Error::InvalidConfig(
                 "a topic needs at least 1 partition".into(),
             ));
-        }
-        if self.partitions > Self::MAX_PARTITIONS {
-            return Err(Error::InvalidConfig(format!(
-                "{} partitions is more than the embedded log's limit of {} (each partition \
-                 keeps a segment file open)",
-                self.partitions,
-                Self::MAX_PARTITIONS
-            )));
-        }
-        if self.segment_bytes < 1024 {
-            return Err(Error::InvalidConfig(format!(
-                "segment_bytes = {} is too small (minimum 1024)",
-                self.segment_bytes
-            )));
         }
         if self.retention_ms.is_some_and(|ms| ms <= 0) {
             return Err(Error::InvalidConfig("retention_ms must be positive".into()));
@@ -197,6 +174,19 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
+/// The embedded log's error for damaged bytes in `file` at `position`.
+pub(crate) fn corrupt(
+    file: impl Into<std::path::PathBuf>,
+    position: u64,
+    reason: impl Into<String>,
+) -> Error {
+    Error::Embedded(EmbeddedError::Corrupt {
+        file: file.into(),
+        position,
+        reason: reason.into(),
+    })
+}
+
 /// Checks a topic or group name: 1 to 249 characters of `[A-Za-z0-9._-]`, as Kafka.
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     match name_problem(kind, name) {
@@ -221,10 +211,8 @@ pub(crate) fn name_problem(kind: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Where topics live: the embedded log, memory, or Kafka.
-///
-/// All methods take `&self` and may be called from many threads.
-pub trait Log: Send + Sync + std::fmt::Debug + 'static {
+/// Topic administration: create, describe, list and delete topics.
+pub trait TopicAdmin: Send + Sync + std::fmt::Debug {
     /// Creates a topic; fails if it exists or the configuration is invalid.
     fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<()>;
 
@@ -237,9 +225,21 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes a topic and its data.
     fn delete_topic(&self, name: &str) -> Result<()>;
 
-    /// Appends a batch to a partition; returns the offset of its first record.
-    fn append(&self, topic: &str, partition: u32, batch: &mut BatchBuilder) -> Result<u64>;
+    /// Creates the topic if it does not exist; returns its configuration.
+    fn ensure_topic(&self, name: &str, config: &TopicConfig) -> Result<TopicConfig> {
+        match self.topic_config(name) {
+            Ok(c) => Ok(c),
+            Err(Error::UnknownTopic(_)) => match self.create_topic(name, config) {
+                Ok(()) | Err(Error::TopicExists(_)) => self.topic_config(name),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+}
 
+/// Reading partitions: fetch records, offsets, seek by time.
+pub trait LogReader: Send + Sync + std::fmt::Debug {
     /// Appends records from `offset` on to `out`, about `max_bytes` of them
     /// (at least one batch when any is there). Nothing is appended when the
     /// partition has nothing at or after `offset`.
@@ -257,11 +257,32 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
 
     /// The first offset whose timestamp is `>= timestamp`, or the end offset.
     fn offset_for_timestamp(&self, topic: &str, partition: u32, timestamp: i64) -> Result<u64>;
+}
 
-    /// Makes everything appended to the partition durable (per the fsync policy).
-    fn sync(&self, topic: &str, partition: u32) -> Result<()>;
+/// Writing partitions: append [`Batch`]es and make them durable.
+///
+/// Appends are at-least-once: a batch appended before a crash and not yet
+/// committed is appended again after the restart. A transactional writer
+/// (exactly-once: Kafka transactions, transaction markers in the embedded
+/// log, whose batch format keeps room for them) will be a second trait over
+/// this one, used by a second implementation of the runtime's commit
+/// sequence (`runtime/commit.rs`).
+pub trait LogWriter: Send + Sync + std::fmt::Debug {
+    /// Appends a batch to a partition; returns the offset of its first record.
+    fn append(&self, topic: &str, partition: u32, batch: &Batch) -> Result<u64>;
 
-    /// Stores a consumer group's positions (the next offsets to read).
+    /// Makes everything appended to the partition durable (per the backend's
+    /// durability settings) before returning: called before a commit.
+    fn flush(&self, topic: &str, partition: u32) -> Result<()>;
+}
+
+/// Where consumer groups' positions (the next offsets to read) are stored.
+///
+/// The runtime commits through a group [`Member`](crate::group::Member),
+/// which can fence a member that left the group; these methods are the
+/// storage underneath, and what `tributary groups` reads and resets.
+pub trait GroupPositions: Send + Sync + std::fmt::Debug {
+    /// Stores a consumer group's positions.
     fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()>;
 
     /// A consumer group's stored positions.
@@ -277,18 +298,20 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
 
     /// Names of the groups with stored positions, sorted.
     fn list_groups(&self) -> Result<Vec<String>>;
+}
 
-    /// Creates the topic if it does not exist; returns its configuration.
-    fn ensure_topic(&self, name: &str, config: &TopicConfig) -> Result<TopicConfig> {
-        match self.topic_config(name) {
-            Ok(c) => Ok(c),
-            Err(Error::UnknownTopic(_)) => match self.create_topic(name, config) {
-                Ok(()) | Err(Error::TopicExists(_)) => self.topic_config(name),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        }
-    }
+/// A whole backend: every role at once. What an application runs on.
+///
+/// Implemented for every type that implements the four role traits; code
+/// that needs one role takes that trait (`&dyn LogReader`, ...). Bring the
+/// roles' methods into scope with `use tributary::log::prelude::*`.
+pub trait Log: TopicAdmin + LogReader + LogWriter + GroupPositions + 'static {}
+
+impl<T: TopicAdmin + LogReader + LogWriter + GroupPositions + 'static> Log for T {}
+
+/// The backend traits, to bring their methods into scope.
+pub mod prelude {
+    pub use super::{GroupPositions, Log, LogReader, LogWriter, TopicAdmin};
 }
 
 #[cfg(test)]

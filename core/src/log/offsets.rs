@@ -45,10 +45,8 @@ impl OffsetStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        let file: GroupFile = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            file: path.clone(),
-            position: 0,
-            reason: format!("group offsets are not valid JSON: {e}"),
+        let file: GroupFile = serde_json::from_slice(&bytes).map_err(|e| {
+            super::corrupt(&path, 0, format!("group offsets are not valid JSON: {e}"))
         })?;
         Ok(file
             .offsets

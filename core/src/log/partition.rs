@@ -4,9 +4,9 @@ use super::format::BatchBuilder;
 use super::quarantine::{self, Quarantined};
 use super::recovery;
 use super::segment::{self, Damage, ScanEnd, Segment};
-use super::{FsyncPolicy, TopicConfig};
+use super::{EmbeddedTopicSettings, FsyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::record::{Record, now_millis};
+use crate::record::{Batch, Record, now_millis};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -25,6 +25,8 @@ struct Writer {
     last_sync: Instant,
     last_retention_check: Instant,
     dirty: bool,
+    /// The batch being encoded for an append, kept for its allocation.
+    encoded: BatchBuilder,
 }
 
 /// How often `sync` also applies retention (segments roll rarely on quiet topics).
@@ -38,6 +40,7 @@ pub(crate) struct Partition {
     id: u32,
     dir: PathBuf,
     config: TopicConfig,
+    settings: EmbeddedTopicSettings,
     fsync: FsyncPolicy,
     segments: Vec<Segment>,
     /// Offset ranges that no segment indexes and that cannot be served.
@@ -57,7 +60,7 @@ impl Partition {
         topic: &str,
         id: u32,
         dir: PathBuf,
-        config: TopicConfig,
+        (config, settings): (TopicConfig, EmbeddedTopicSettings),
         fsync: FsyncPolicy,
     ) -> Result<Partition> {
         std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
@@ -68,6 +71,7 @@ impl Partition {
             quarantined: quarantine::load(&dir)?,
             dir,
             config,
+            settings,
             fsync,
             segments: opened.segments,
             damage: opened.damage,
@@ -166,11 +170,12 @@ impl Partition {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
+                return Err(super::EmbeddedError::Locked {
                     topic: self.topic.clone(),
                     partition: self.id,
                     lock: lock_path,
-                });
+                }
+                .into());
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(Error::io(format!("locking {}", lock_path.display()), e));
@@ -206,15 +211,34 @@ impl Partition {
             last_sync: Instant::now(),
             last_retention_check: Instant::now(),
             dirty: false,
+            encoded: BatchBuilder::new(),
         });
         Ok(())
     }
 
     /// Appends a batch, assigning offsets; returns the first offset.
-    pub(crate) fn append(&mut self, batch: &mut BatchBuilder) -> Result<u64> {
+    pub(crate) fn append(&mut self, batch: &Batch) -> Result<u64> {
         if batch.is_empty() {
             return Ok(self.end_offset());
         }
+        self.become_writer()?;
+        let mut encoded = std::mem::take(&mut self.writer_mut()?.encoded);
+        encoded.clear();
+        for r in batch.iter() {
+            encoded.push(r.timestamp, r.key, r.value, r.headers);
+        }
+        let appended = self.append_encoded(&mut encoded);
+        self.writer_mut()?.encoded = encoded;
+        appended
+    }
+
+    fn writer_mut(&mut self) -> Result<&mut Writer> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| Error::Runtime("not the writer".into()))
+    }
+
+    fn append_encoded(&mut self, batch: &mut BatchBuilder) -> Result<u64> {
         let limit = super::format::MAX_BATCH_LEN as usize;
         if batch.size() > limit {
             return Err(Error::TooLarge {
@@ -225,10 +249,9 @@ impl Partition {
                 limit,
             });
         }
-        self.become_writer()?;
         let base = self.end_offset();
         let needs_roll = self.segments.last().is_some_and(|s| {
-            s.size > 0 && s.size + batch.size() as u64 > self.config.segment_bytes
+            s.size > 0 && s.size + batch.size() as u64 > self.settings.segment_bytes
         });
         if needs_roll {
             self.roll(base)?;
@@ -239,12 +262,10 @@ impl Partition {
             .last_mut()
             .ok_or_else(|| Error::Runtime("no segment".into()))?;
         seg.append(bytes)?;
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| Error::Runtime("not the writer".into()))?;
+        let fsync = self.fsync;
+        let writer = self.writer_mut()?;
         writer.dirty = true;
-        match self.fsync {
+        match fsync {
             FsyncPolicy::Always => self.sync()?,
             FsyncPolicy::Interval(d) if writer.last_sync.elapsed() >= d => self.sync()?,
             _ => {}
@@ -268,7 +289,7 @@ impl Partition {
         // the partition is then spread over as much new data.
         let sealed: u64 = self.segments.iter().rev().skip(1).map(|s| s.size).sum();
         if self.config.is_compacted()
-            && sealed > 2 * self.compacted_bytes + self.config.segment_bytes
+            && sealed > 2 * self.compacted_bytes + self.settings.segment_bytes
         {
             self.compact()?;
             self.compacted_bytes = self.segments.iter().rev().skip(1).map(|s| s.size).sum();
@@ -474,11 +495,7 @@ impl Partition {
                 position, reason, ..
             } = end
             {
-                return Err(Error::Corrupt {
-                    file: path,
-                    position,
-                    reason,
-                });
+                return Err(super::corrupt(path, position, reason));
             }
             tracing::debug!(topic = %self.topic, partition = self.id, file = %seg.path.display(),
                 kept, dropped, "compacted segment");
@@ -651,16 +668,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Not marked compacted, so that rolling segments does not compact
         // on its own: the passes below do it all.
-        let config = TopicConfig::new(1).segment_bytes(1024);
+        let config = (
+            TopicConfig::new(1),
+            EmbeddedTopicSettings::default().segment_bytes(1024),
+        );
         let mut p =
             Partition::open("t", 0, dir.path().join("0"), config, FsyncPolicy::Never).unwrap();
         let mut latest = BTreeMap::new();
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         for i in 0..3000u64 {
             let key = format!("k{}", (i * 7) % 200);
             batch.clear();
             batch.push(i as i64, Some(key.as_bytes()), Some(&i.to_le_bytes()), &[]);
-            p.append(&mut batch).unwrap();
+            p.append(&batch).unwrap();
             latest.insert(key, i);
         }
         let count = |p: &Partition| {

@@ -48,11 +48,8 @@ pub(crate) fn covers(quarantined: &[Quarantined], damage: &Damage) -> bool {
 pub(crate) fn load(dir: &Path) -> Result<Vec<Quarantined>> {
     let path = dir.join(DIR).join(RANGES);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            file: path,
-            position: 0,
-            reason: format!("quarantine list is not valid: {e}"),
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| super::corrupt(path, 0, format!("quarantine list is not valid: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }

@@ -144,14 +144,14 @@ pub(crate) fn open_segments(
         let path = dir.join(segment::file_name(base));
         if let Some(prev) = segments.last() {
             if prev.next_offset > base {
-                return Err(Error::Corrupt {
-                    file: prev.path.clone(),
-                    position: prev.size,
-                    reason: format!(
+                return Err(super::corrupt(
+                    &prev.path,
+                    prev.size,
+                    format!(
                         "segment ends at offset {} but the next segment starts at {base}",
                         prev.next_offset
                     ),
-                });
+                ));
             }
             match damage.last_mut() {
                 // Damage at the end of the previous segment reaches the next one.

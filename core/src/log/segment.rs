@@ -48,14 +48,14 @@ pub struct Damage {
 impl Damage {
     /// The error a read of the damaged records gets.
     pub fn to_error(&self) -> Error {
-        Error::Corrupt {
-            file: self.file.clone(),
-            position: self.position,
-            reason: format!(
+        super::corrupt(
+            &self.file,
+            self.position,
+            format!(
                 "records {}..{} cannot be served: {}",
                 self.from, self.to, self.reason
             ),
-        }
+        )
     }
 }
 
@@ -265,10 +265,12 @@ impl Segment {
     /// Appends a finished batch; the caller checked its base offset.
     pub(crate) fn append(&mut self, batch: &[u8]) -> Result<()> {
         use std::io::Write;
-        let header = BatchHeader::parse(batch).map_err(|e| Error::Corrupt {
-            file: self.path.clone(),
-            position: self.size,
-            reason: format!("refusing to append an invalid batch: {e}"),
+        let header = BatchHeader::parse(batch).map_err(|e| {
+            super::corrupt(
+                &self.path,
+                self.size,
+                format!("refusing to append an invalid batch: {e}"),
+            )
         })?;
         (&self.file)
             .write_all(batch)
@@ -300,11 +302,7 @@ impl Segment {
     }
 
     fn corrupt(&self, position: u64, e: FormatError) -> Error {
-        Error::Corrupt {
-            file: self.path.clone(),
-            position,
-            reason: e.to_string(),
-        }
+        super::corrupt(&self.path, position, e.to_string())
     }
 
     /// The error for the batch at `position` failing its checksum.

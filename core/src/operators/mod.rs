@@ -23,7 +23,7 @@ pub(crate) mod suppress;
 pub(crate) mod window;
 
 use crate::error::{Error, Result};
-use crate::log::format::BatchBuilder;
+use crate::record::Batch;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -236,7 +236,7 @@ impl TaskInit<'_> {
 #[derive(Debug)]
 pub(crate) struct Output {
     pub(crate) topic: String,
-    pub(crate) batches: Vec<BatchBuilder>,
+    pub(crate) batches: Vec<Batch>,
     /// Partitions written since the last commit (to sync then).
     pub(crate) dirty: Vec<bool>,
 }
@@ -283,7 +283,7 @@ impl Ctx {
                 .iter()
                 .map(|(t, n)| Output {
                     topic: t.clone(),
-                    batches: (0..*n).map(|_| BatchBuilder::new()).collect(),
+                    batches: (0..*n).map(|_| Batch::new()).collect(),
                     dirty: vec![false; *n as usize],
                 })
                 .collect(),

@@ -26,7 +26,7 @@ use tributary_state::StateBackend;
 /// ```
 /// use std::sync::Arc;
 /// use tributary::{App, Config, Topology, codec::{Json, Utf8}};
-/// use tributary::log::{EmbeddedLog, Log, TopicConfig};
+/// use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 /// let dir = tempfile::tempdir()?;
 /// let log = Arc::new(EmbeddedLog::open(dir.path())?);
 /// log.create_topic("in", &TopicConfig::new(2))?;

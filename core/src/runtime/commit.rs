@@ -87,7 +87,7 @@ fn sync_outputs(view: &mut CommitView<'_>, log: &dyn Log) -> Result<()> {
     for out in view.outputs.iter_mut() {
         for (p, dirty) in out.dirty.iter_mut().enumerate() {
             if *dirty {
-                log.sync(&out.topic, p as u32)?;
+                log.flush(&out.topic, p as u32)?;
                 *dirty = false;
             }
         }
@@ -110,7 +110,7 @@ fn commit_state(view: &mut CommitView<'_>, log: &dyn Log, state: &dyn StateBacke
         .push(view.changelog, view.timestamp);
         let topic = changelog_topic(view.app, &s.name);
         let base = log.append(&topic, p, view.changelog)?;
-        log.sync(&topic, p)?;
+        log.flush(&topic, p)?;
         let end = base + view.changelog.len() as u64;
         batch.meta(&checkpoint_key(&s.name, p), &end.to_le_bytes());
     }

@@ -15,11 +15,11 @@ use super::task_env::TaskEnv;
 use super::task_env::TaskSettings;
 use super::watermarks::Announcement;
 use crate::error::{Error, Result};
-use crate::log::format::BatchBuilder;
 use crate::log::{Log, TopicPartition};
 use crate::operators::clock::{Clock, InputKind, TimeDriven};
 use crate::operators::source::SourceProcessor;
 use crate::operators::{Ctx, Output, TaskInit};
+use crate::record::Batch;
 use crate::record::{Header, Record};
 use crate::store::meta::{Positions, clock_key};
 use crate::store::restore;
@@ -63,7 +63,7 @@ pub(crate) struct Task {
     settings: TaskSettings,
     stores: Vec<Registered>,
     state: Option<Arc<dyn StateBackend>>,
-    changelog: BatchBuilder,
+    changelog: Batch,
     /// Largest timestamp processed (stamps changelog records).
     max_timestamp: i64,
     /// Operators called when time passes, with their nodes.
@@ -242,7 +242,7 @@ impl Task {
             settings,
             stores,
             state: state.cloned(),
-            changelog: BatchBuilder::new(),
+            changelog: Batch::new(),
             max_timestamp: i64::MIN,
             records_in: 0,
             counters,
@@ -649,7 +649,7 @@ pub(crate) struct CommitView<'a> {
     pub(crate) stores: &'a [Registered],
     pub(crate) state: Option<&'a dyn StateBackend>,
     /// A buffer for changelog batches.
-    pub(crate) changelog: &'a mut BatchBuilder,
+    pub(crate) changelog: &'a mut Batch,
     /// The input positions reached.
     pub(crate) positions: Positions,
     /// True when an input moved since the last commit.

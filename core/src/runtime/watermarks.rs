@@ -17,7 +17,7 @@
 //! idleness changes, and again after every commit, so that a reader that
 //! starts from a committed position hears from every writer.
 
-use crate::log::format::BatchBuilder;
+use crate::record::Batch;
 use crate::record::{Header, Record};
 
 /// Header name that marks a watermark announcement in a repartition topic.
@@ -39,7 +39,7 @@ pub(crate) struct Announcement {
 
 impl Announcement {
     /// Appends the announcement to `batch`, stamped with `timestamp`.
-    pub(crate) fn push(&self, batch: &mut BatchBuilder, timestamp: i64) {
+    pub(crate) fn push(&self, batch: &mut Batch, timestamp: i64) {
         let mut value = [0u8; LEN];
         value[..4].copy_from_slice(&self.writer.to_le_bytes());
         value[4..12].copy_from_slice(&self.watermark.to_le_bytes());
@@ -77,13 +77,14 @@ impl Announcement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::{Log, MemoryLog, TopicConfig};
+    use crate::log::prelude::*;
+    use crate::log::{MemoryLog, TopicConfig};
 
     #[test]
     fn announcements_round_trip_through_a_log() {
         let log = MemoryLog::new();
         log.ensure_topic("t", &TopicConfig::new(1)).unwrap();
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         let a = Announcement {
             writer: 3,
             watermark: i64::MAX,
@@ -97,7 +98,7 @@ mod tests {
         a.push(&mut batch, 10);
         batch.push(11, Some(b"k"), Some(b"v"), &[]);
         b.push(&mut batch, 12);
-        log.append("t", 0, &mut batch).unwrap();
+        log.append("t", 0, &batch).unwrap();
         let mut out = Vec::new();
         log.fetch("t", 0, 0, 1 << 20, &mut out).unwrap();
         let parsed: Vec<_> = out.iter().map(Announcement::parse).collect();

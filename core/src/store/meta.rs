@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::TopicPartition;
-use crate::log::format::BatchBuilder;
+use crate::record::Batch;
 use crate::record::{Header, Record};
 use crate::task_id::TaskId;
 use tributary_state::{StateBackend, StateBatch};
@@ -60,7 +60,7 @@ pub(crate) struct Marker<'a> {
 
 impl Marker<'_> {
     /// Appends the marker to a changelog batch.
-    pub(crate) fn push(&self, batch: &mut BatchBuilder, timestamp: i64) {
+    pub(crate) fn push(&self, batch: &mut Batch, timestamp: i64) {
         let headers = [
             Header::new(MARKER_HEADER, &b""[..]),
             Header::new(WRITER_HEADER, self.writer.as_bytes().to_vec()),

@@ -20,7 +20,7 @@ pub use query::StoreReader;
 
 use crate::codec::{Codec, Rkyv, RkyvData};
 use crate::error::{Error, Result};
-use crate::log::format::BatchBuilder;
+use crate::record::Batch;
 use std::any::Any;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,7 +43,7 @@ pub(crate) trait TaskStore: Send {
     fn flush(
         &mut self,
         batch: &mut StateBatch,
-        changelog: &mut BatchBuilder,
+        changelog: &mut Batch,
         timestamp: i64,
     ) -> Result<()>;
     /// Number of entries changed since the last flush.
@@ -136,7 +136,7 @@ where
     fn flush(
         &mut self,
         batch: &mut StateBatch,
-        changelog: &mut BatchBuilder,
+        changelog: &mut Batch,
         timestamp: i64,
     ) -> Result<()> {
         let (id, partition) = (self.id, self.partition);

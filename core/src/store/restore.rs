@@ -35,7 +35,7 @@ use super::meta::{
 use super::{Registered, lock};
 use crate::error::Result;
 use crate::log::Log;
-use crate::log::format::BatchBuilder;
+use crate::record::Batch;
 use crate::task_id::TaskId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -237,7 +237,7 @@ fn repair(
         pos = last.offset + 1;
         keys.extend(records.iter().filter_map(|r| r.key.clone()));
     }
-    let mut batch = BatchBuilder::new();
+    let mut batch = Batch::new();
     for k in &keys {
         let value = backend.get(store.id, p, k)?;
         batch.push(0, Some(k), value.as_deref(), &[]);
@@ -250,8 +250,8 @@ fn repair(
         writer: &writer,
     }
     .push(&mut batch, 0);
-    log.append(topic, p, &mut batch)?;
-    log.sync(topic, p)?;
+    log.append(topic, p, &batch)?;
+    log.flush(topic, p)?;
     let (_, new_end) = log.offsets(topic, p)?;
     let mut meta = StateBatch::new();
     meta.meta(ckpt_key, &new_end.to_le_bytes());

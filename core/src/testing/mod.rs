@@ -25,10 +25,11 @@
 
 use crate::codec::Codec;
 use crate::error::Result;
-use crate::log::format::BatchBuilder;
-use crate::log::{Log, MemoryLog, TopicConfig};
+use crate::log::prelude::*;
+use crate::log::{MemoryLog, TopicConfig};
 use crate::operators::Data;
 use crate::partitioner::partition_for_key;
+use crate::record::Batch;
 use crate::record::Record;
 use crate::runtime::{App, Config};
 use crate::topology::Topology;
@@ -233,9 +234,9 @@ impl TestDriver {
     /// Appends a raw record (e.g. malformed bytes) to `topic` and processes it.
     pub fn pipe_raw(&self, topic: &str, partition: u32, record: &Record) -> Result<()> {
         let mut inner = self.inner.borrow_mut();
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         batch.push_record(record);
-        inner.log.append(topic, partition, &mut batch)?;
+        inner.log.append(topic, partition, &batch)?;
         inner.run()
     }
 
@@ -285,14 +286,14 @@ impl<K: Data, V: Data, KC: Codec<K>, VC: Codec<V>> TestInput<K, V, KC, VC> {
         inner.clock = inner.clock.max(timestamp);
         let n = inner.log.topic_config(&self.topic)?.partitions;
         let p = if has_key { partition_for_key(&k, n) } else { 0 };
-        let mut batch = BatchBuilder::new();
+        let mut batch = Batch::new();
         batch.push(
             timestamp,
             has_key.then_some(&k[..]),
             has_value.then_some(&v[..]),
             &[],
         );
-        inner.log.append(&self.topic, p, &mut batch)?;
+        inner.log.append(&self.topic, p, &batch)?;
         inner.run()
     }
 }

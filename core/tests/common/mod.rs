@@ -3,20 +3,20 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use tributary::Batch;
 use tributary::Record;
-use tributary::log::Log;
-use tributary::log::format::BatchBuilder;
+use tributary::log::prelude::*;
 
 /// A record as the tests write it: timestamp, key, value.
 pub type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Appends records as one batch.
 pub fn append(log: &dyn Log, topic: &str, partition: u32, records: &[Rec]) -> u64 {
-    let mut b = BatchBuilder::new();
+    let mut b = Batch::new();
     for (ts, k, v) in records {
         b.push(*ts, k.as_deref(), v.as_deref(), &[]);
     }
-    log.append(topic, partition, &mut b).unwrap()
+    log.append(topic, partition, &b).unwrap()
 }
 
 /// Reads a whole partition by repeated fetches.
