@@ -49,6 +49,9 @@ have_command() {
 missing=()
 have_command cc || missing+=(gcc)
 have_command c++ || missing+=(g++)
+# librdkafka (the Kafka backend, crate tributary-kafka) is built from the
+# rdkafka crate's bundled sources with its configure script and make.
+have_command make || missing+=(make)
 have_libclang || missing+=(libclang-dev)
 
 if [[ ${1:-} == --check ]]; then

@@ -16,8 +16,8 @@ machine() {
   local dir=$work/$1
   shift
   mkdir -p "$dir/usr/bin"
-  touch "$dir/usr/bin/cc" "$dir/usr/bin/c++"
-  chmod +x "$dir/usr/bin/cc" "$dir/usr/bin/c++"
+  touch "$dir/usr/bin/cc" "$dir/usr/bin/c++" "$dir/usr/bin/make"
+  chmod +x "$dir/usr/bin/cc" "$dir/usr/bin/c++" "$dir/usr/bin/make"
   local f
   for f in "$@"; do
     mkdir -p "$dir/$(dirname "$f")"
@@ -48,8 +48,8 @@ versioned=$(machine versioned usr/lib/x86_64-linux-gnu/libclang-16.so.16)
 expect libclang-versioned-only "missing: nothing" "$versioned"
 
 bare=$(machine bare)
-rm "$bare/usr/bin/c++"
-expect no-compiler-no-clang "missing: g++ libclang-dev" "$bare"
+rm "$bare/usr/bin/c++" "$bare/usr/bin/make"
+expect no-compiler-no-make-no-clang "missing: g++ make libclang-dev" "$bare"
 
 # And the machine this runs on, after setup.sh has run: nothing missing.
 got=$(scripts/setup.sh --check 2>&1)

