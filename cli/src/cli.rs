@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Tributary: topics, records and consumer groups of an embedded log.
+/// Tributary: topics, records and consumer groups of an embedded log or a
+/// Kafka cluster.
 #[derive(Debug, Parser)]
 #[command(name = "tributary", version, about)]
 pub(crate) struct Cli {
@@ -15,6 +16,14 @@ pub(crate) struct Cli {
         default_value = "tributary-data"
     )]
     pub(crate) dir: PathBuf,
+    /// Work on a Kafka cluster instead of the embedded log: its bootstrap
+    /// brokers, HOST:PORT[,HOST:PORT...].
+    #[arg(long, global = true, env = "TRIBUTARY_BROKERS")]
+    pub(crate) brokers: Option<String>,
+    /// A file of librdkafka properties (key=value lines) for --brokers:
+    /// TLS, SASL, client.id...
+    #[arg(long, global = true, requires = "brokers")]
+    pub(crate) kafka_properties: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -1,5 +1,6 @@
 //! The `tributary` command: manage topics and consumer groups of an
-//! embedded log, produce JSON lines, and consume records.
+//! embedded log or a Kafka cluster (`--brokers`), produce JSON lines, and
+//! consume records.
 
 mod cli;
 mod consume;
@@ -39,6 +40,9 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
     if let cli::Command::State(cmd) = args.command {
         return state::run(cmd);
     }
+    if let Some(brokers) = &args.brokers {
+        return on_kafka(brokers, args.kafka_properties.as_deref(), args.command);
+    }
     let creates = matches!(
         args.command,
         cli::Command::Topics(cli::TopicsCommand::Create { .. })
@@ -65,6 +69,30 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Groups(cmd) => groups::run(&*log, cmd),
         cli::Command::Log(cmd) => damage::run(&embedded, cmd),
         cli::Command::State(_) => unreachable!("handled above"),
+    }
+}
+
+/// Runs a subcommand against a Kafka cluster.
+fn on_kafka(
+    brokers: &str,
+    properties: Option<&std::path::Path>,
+    command: cli::Command,
+) -> anyhow::Result<()> {
+    let mut config = tributary_kafka::KafkaConfig::new(brokers);
+    if let Some(file) = properties {
+        config = config.properties_file(file)?;
+    }
+    let log: std::sync::Arc<dyn tributary::log::Log> =
+        std::sync::Arc::new(tributary_kafka::KafkaLog::connect(config)?);
+    match command {
+        cli::Command::Topics(cmd) => topics::run(&*log, None, cmd),
+        cli::Command::Produce(cmd) => produce::run(log, cmd),
+        cli::Command::Consume(cmd) => consume::run(&*log, cmd),
+        cli::Command::Groups(cmd) => groups::run(&*log, cmd),
+        cli::Command::Log(_) => anyhow::bail!(
+            "`tributary log` checks the embedded log's files; a Kafka cluster checks its own"
+        ),
+        cli::Command::State(_) => unreachable!("handled before"),
     }
 }
 

@@ -56,6 +56,7 @@
 pub mod codec;
 pub mod error;
 pub mod event;
+mod framing;
 pub mod group;
 pub mod log;
 mod operators;
@@ -71,6 +72,6 @@ pub mod topology;
 pub use error::{Error, Result};
 pub use operators::Data;
 pub use partitioner::{murmur2, partition_for_key};
-pub use record::{Batch, BatchRecord, Header, Record, now_millis};
+pub use record::{Batch, BatchHeaders, BatchRecord, Header, Record, now_millis};
 pub use runtime::{App, Config, OnDecodeError, OnProcessingError};
 pub use topology::{GroupedStream, Stream, Table, Topology, TopologyBuilder};

@@ -92,37 +92,41 @@ impl Record {
 
 /// Records to append to one partition, in order; the backend assigns offsets.
 ///
-/// Keys and values are copied into one buffer as they are pushed, so a batch
-/// of small records costs a few allocations, not several per record; clear
-/// and reuse it.
+/// Records are framed into one buffer as they are pushed (the layout is
+/// `framing.rs`'s, which is also the embedded log's: it writes a batch's
+/// bytes as they are, after a header), so a batch costs no allocation per
+/// record; clear and reuse it. Other backends read the records back with
+/// [`iter`](Batch::iter).
 ///
 /// # Examples
 ///
 /// ```
-/// use tributary::Batch;
+/// use tributary::{Batch, Header};
 /// let mut b = Batch::new();
-/// b.push(1000, Some(b"k"), Some(b"v"), &[]);
+/// b.push(1000, Some(b"k"), Some(b"v"), &[Header::new("trace", &b"7"[..])]);
 /// b.push(1005, None, None, &[]);
 /// assert_eq!(b.len(), 2);
 /// let r = b.iter().next().unwrap();
 /// assert_eq!((r.timestamp, r.key, r.value), (1000, Some(&b"k"[..]), Some(&b"v"[..])));
+/// assert_eq!(r.headers.iter().collect::<Vec<_>>(), vec![("trace", &b"7"[..])]);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Batch {
     bytes: Vec<u8>,
-    slots: Vec<Slot>,
-    headers: Vec<Header>,
-    header_bytes: usize,
+    count: u32,
+    first_timestamp: i64,
+    max_timestamp: i64,
 }
 
-/// Where one record of a [`Batch`] lies in its buffers.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    timestamp: i64,
-    start: usize,
-    key_len: Option<u32>,
-    value_len: Option<u32>,
-    headers_end: usize,
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            bytes: Vec::new(),
+            count: 0,
+            first_timestamp: 0,
+            max_timestamp: i64::MIN,
+        }
+    }
 }
 
 /// One record of a [`Batch`], borrowed.
@@ -135,14 +139,51 @@ pub struct BatchRecord<'a> {
     /// The value; `None` is a tombstone.
     pub value: Option<&'a [u8]>,
     /// Headers, in order.
-    pub headers: &'a [Header],
+    pub headers: BatchHeaders<'a>,
+}
+
+/// The headers of a [`BatchRecord`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeaders<'a> {
+    buf: &'a [u8],
+    range: (usize, usize),
+    count: u64,
+}
+
+impl<'a> BatchHeaders<'a> {
+    /// Number of headers.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True if the record has no header.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The headers' names and values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        let buf = self.buf;
+        crate::framing::headers(buf, self.range.0..self.range.1, self.count).map(
+            move |(name, value)| {
+                // Names were pushed as `String`s: valid UTF-8.
+                (
+                    std::str::from_utf8(&buf[name]).unwrap_or_default(),
+                    &buf[value],
+                )
+            },
+        )
+    }
+
+    /// The headers, owned.
+    pub fn to_vec(&self) -> Vec<Header> {
+        self.iter()
+            .map(|(n, v)| Header::new(n, Bytes::copy_from_slice(v)))
+            .collect()
+    }
 }
 
 impl Batch {
-    /// Bytes counted per record by [`Batch::size`], besides its key, value
-    /// and headers (a backend's framing: timestamp, lengths, offset).
-    pub const RECORD_OVERHEAD: usize = 16;
-
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
@@ -150,34 +191,30 @@ impl Batch {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.count as usize
     }
 
     /// True if the batch holds no record.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.count == 0
     }
 
-    /// About how many bytes the batch takes on the wire or on disk: keys,
-    /// values and headers, plus [`Batch::RECORD_OVERHEAD`] per record. For
-    /// deciding when to flush; a backend checks its own exact limit.
+    /// Bytes of the framed records: keys, values, headers and a few bytes
+    /// of lengths and deltas per record. For deciding when to flush; a
+    /// backend checks its own limit.
     pub fn size(&self) -> usize {
-        self.bytes.len() + self.header_bytes + self.slots.len() * Self::RECORD_OVERHEAD
+        self.bytes.len()
     }
 
-    /// Removes every record, keeping the allocations.
+    /// Removes every record, keeping the allocation.
     pub fn clear(&mut self) {
         self.bytes.clear();
-        self.slots.clear();
-        self.headers.clear();
-        self.header_bytes = 0;
+        self.count = 0;
+        self.first_timestamp = 0;
+        self.max_timestamp = i64::MIN;
     }
 
     /// Adds a record at the end.
-    ///
-    /// # Panics
-    ///
-    /// If a key or value is 4 GiB or larger (no backend takes such a record).
     pub fn push(
         &mut self,
         timestamp: i64,
@@ -185,23 +222,13 @@ impl Batch {
         value: Option<&[u8]>,
         headers: &[Header],
     ) {
-        let start = self.bytes.len();
-        let len = |b: &[u8]| u32::try_from(b.len()).expect("a key or value under 4 GiB");
-        let key_len = key.map(len);
-        let value_len = value.map(len);
-        self.bytes.extend_from_slice(key.unwrap_or_default());
-        self.bytes.extend_from_slice(value.unwrap_or_default());
-        for h in headers {
-            self.header_bytes += h.name.len() + h.value.len() + 2;
+        if self.count == 0 {
+            self.first_timestamp = timestamp;
         }
-        self.headers.extend_from_slice(headers);
-        self.slots.push(Slot {
-            timestamp,
-            start,
-            key_len,
-            value_len,
-            headers_end: self.headers.len(),
-        });
+        let ts_delta = timestamp.wrapping_sub(self.first_timestamp);
+        crate::framing::put_record(&mut self.bytes, ts_delta, self.count, key, value, headers);
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
     }
 
     /// Adds a record, taking timestamp, key, value and headers from `record`
@@ -216,31 +243,42 @@ impl Batch {
     }
 
     /// The records, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = BatchRecord<'_>> + '_ {
-        self.slots.iter().enumerate().map(|(i, s)| {
-            let key_end = s.start + s.key_len.map_or(0, |l| l as usize);
-            let value_end = key_end + s.value_len.map_or(0, |l| l as usize);
-            let headers_start = if i == 0 {
-                0
-            } else {
-                self.slots[i - 1].headers_end
-            };
-            BatchRecord {
-                timestamp: s.timestamp,
-                key: s.key_len.map(|_| &self.bytes[s.start..key_end]),
-                value: s.value_len.map(|_| &self.bytes[key_end..value_end]),
-                headers: &self.headers[headers_start..s.headers_end],
+    pub fn iter(&self) -> impl Iterator<Item = BatchRecord<'_>> + '_ {
+        let buf = &self.bytes[..];
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= buf.len() {
+                return None;
             }
+            // The batch framed these bytes itself.
+            let f = crate::framing::read_record(buf, pos).ok()?;
+            pos = f.end;
+            Some(BatchRecord {
+                timestamp: self.first_timestamp.wrapping_add(f.ts_delta),
+                key: f.key.map(|k| &buf[k]),
+                value: f.value.map(|v| &buf[v]),
+                headers: BatchHeaders {
+                    buf,
+                    range: (f.headers.start, f.headers.end),
+                    count: f.header_count,
+                },
+            })
         })
+    }
+
+    /// Timestamp of the first record (0 when empty).
+    pub fn first_timestamp(&self) -> i64 {
+        self.first_timestamp
     }
 
     /// Largest timestamp in the batch (`i64::MIN` when empty).
     pub fn max_timestamp(&self) -> i64 {
-        self.slots
-            .iter()
-            .map(|s| s.timestamp)
-            .max()
-            .unwrap_or(i64::MIN)
+        self.max_timestamp
+    }
+
+    /// The framed records (see `framing.rs`).
+    pub(crate) fn framed(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -335,8 +373,8 @@ mod tests {
         ];
         assert_eq!(got, want);
         assert_eq!(b.max_timestamp(), 7);
-        // Keys and values: 7 bytes; headers: names, values and 2 each: 12.
-        assert_eq!(b.size(), 7 + 12 + 3 * Batch::RECORD_OVERHEAD);
+        // Framed: 17, 6 and 14 bytes (see framing.rs).
+        assert_eq!(b.size(), 17 + 6 + 14);
         b.clear();
         assert!(b.is_empty());
         assert_eq!(

@@ -108,9 +108,13 @@ fn aggregation_tables_hold_the_latest_aggregate() {
         out.read_values().unwrap(),
         vec![Some(1), Some(1), Some(2), Some(3)]
     );
-    // The changelog holds every committed value and a marker per commit.
+    // The changelog holds every committed value and a marker per commit
+    // (markers carry a header, and a key of their own for Kafka).
     let changelog = d.read_raw("agg-click-counts-changelog").unwrap();
-    assert_eq!(changelog.iter().filter(|r| r.key.is_some()).count(), 4);
+    let values = changelog
+        .iter()
+        .filter(|r| r.header("tributary.positions").is_none());
+    assert_eq!(values.filter(|r| r.key.is_some()).count(), 4);
 }
 
 #[test]

@@ -104,7 +104,6 @@ fn poll_until_left(consumer: &BaseConsumer<Context>, shared: &Shared) {
 }
 
 /// What the polling thread and the runtime's threads share.
-#[derive(Default)]
 struct Shared {
     events: Mutex<VecDeque<GroupEvent>>,
     owned: Mutex<BTreeSet<TopicPartition>>,
@@ -113,6 +112,22 @@ struct Shared {
     revoked_seen: Mutex<u64>,
     done: Condvar,
     leaving: AtomicBool,
+    /// Joining, or between a revocation and the next assignment.
+    rebalancing: AtomicBool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            events: Mutex::default(),
+            owned: Mutex::default(),
+            revoked_done: Mutex::default(),
+            revoked_seen: Mutex::default(),
+            done: Condvar::new(),
+            leaving: AtomicBool::new(false),
+            rebalancing: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Shared {
@@ -144,6 +159,7 @@ impl ConsumerContext for Context {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
+        self.shared.rebalancing.store(true, Ordering::Release);
         let parts = partitions(tpl);
         {
             let mut owned = lock(&self.shared.owned);
@@ -193,6 +209,7 @@ impl ConsumerContext for Context {
         if !parts.is_empty() {
             self.shared.push(GroupEvent::Assigned(parts));
         }
+        self.shared.rebalancing.store(false, Ordering::Release);
     }
 }
 
@@ -289,6 +306,10 @@ impl Member for KafkaMember {
                 _ => None,
             })
             .collect())
+    }
+
+    fn settled(&self) -> bool {
+        !self.shared.rebalancing.load(Ordering::Acquire) && lock(&self.shared.events).is_empty()
     }
 
     fn leave(&self) {

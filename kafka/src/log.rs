@@ -32,6 +32,9 @@ pub struct KafkaLog {
     /// positions (`tributary groups`); an application commits through its
     /// group member instead.
     groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+    /// Partition counts of the topics seen (a topic's partitions are fixed:
+    /// the application never adds any).
+    partition_counts: Mutex<HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -72,6 +75,7 @@ impl KafkaLog {
             admin,
             meta,
             groups: Mutex::new(HashMap::new()),
+            partition_counts: Mutex::new(HashMap::new()),
             config,
         })
     }
@@ -85,8 +89,23 @@ impl KafkaLog {
         AdminOptions::new().operation_timeout(Some(self.config.request_timeout()))
     }
 
-    /// The number of partitions of a topic, from the cluster's metadata.
+    /// The number of partitions of a topic, from the cluster's metadata
+    /// (asked once per topic).
     pub(crate) fn partitions(&self, topic: &str) -> Result<u32> {
+        let counts = || {
+            self.partition_counts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(n) = counts().get(topic) {
+            return Ok(*n);
+        }
+        let n = self.partitions_from_metadata(topic)?;
+        counts().insert(topic.to_owned(), n);
+        Ok(n)
+    }
+
+    fn partitions_from_metadata(&self, topic: &str) -> Result<u32> {
         let md = self
             .meta
             .fetch_metadata(Some(topic), self.config.request_timeout())
@@ -180,7 +199,7 @@ impl TopicAdmin for KafkaLog {
         // Creation is asynchronous in Kafka: wait until the metadata shows it.
         let deadline = std::time::Instant::now() + self.config.request_timeout();
         loop {
-            match self.partitions(name) {
+            match self.partitions_from_metadata(name) {
                 Ok(n) if n == config.partitions => return Ok(()),
                 Ok(_) | Err(Error::UnknownTopic(_)) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -197,7 +216,9 @@ impl TopicAdmin for KafkaLog {
     }
 
     fn topic_config(&self, name: &str) -> Result<TopicConfig> {
-        let partitions = self.partitions(name)?;
+        // Always asked of the cluster: another client may have created or
+        // deleted the topic.
+        let partitions = self.partitions_from_metadata(name)?;
         let mut config = TopicConfig::new(partitions);
         let context = || format!("describing topic '{name}'");
         let results = block_on(
@@ -264,6 +285,10 @@ impl TopicAdmin for KafkaLog {
             }
         }
         self.readers.forget_topic(name);
+        self.partition_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
         Ok(())
     }
 }

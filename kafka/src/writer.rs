@@ -116,15 +116,24 @@ impl KafkaLog {
         });
         for r in batch.iter() {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for h in r.headers {
+            for (name, value) in r.headers.iter() {
                 headers = headers.insert(Header {
-                    key: &h.name,
-                    value: Some(&h.value[..]),
+                    key: name,
+                    value: Some(value),
                 });
+            }
+            if r.timestamp < 0 {
+                return Err(Error::InvalidConfig(format!(
+                    "a record for {topic}/{partition} has timestamp {}: Kafka records cannot \
+                     have negative timestamps",
+                    r.timestamp
+                )));
             }
             let mut record = BaseRecord::with_opaque_to(topic, first.take().unwrap_or(0))
                 .partition(partition as i32)
-                .timestamp(r.timestamp)
+                // librdkafka takes 0 for "now": the epoch's first
+                // millisecond is written as the next one instead.
+                .timestamp(r.timestamp.max(1))
                 .headers(headers);
             if let Some(k) = r.key {
                 record = record.key(k);

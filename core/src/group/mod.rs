@@ -93,4 +93,11 @@ pub trait Member: Send + Sync + std::fmt::Debug {
     /// Leaves the group (the application stopped); its partitions go to
     /// the other members.
     fn leave(&self) {}
+
+    /// False while the member is joining the group or a rebalance is under
+    /// way, or events wait to be polled: more partitions may come. An
+    /// application waiting to catch up waits for this too.
+    fn settled(&self) -> bool {
+        true
+    }
 }

@@ -16,7 +16,6 @@
 //! written. A topic is created in a hidden staging directory and renamed
 //! into place complete, so a failed create leaves nothing behind.
 
-use super::format::BatchBuilder;
 use super::offsets::OffsetStore;
 use super::partition::Partition;
 use super::topic_file;
@@ -333,17 +332,7 @@ impl TopicAdmin for EmbeddedLog {
 
 impl LogWriter for EmbeddedLog {
     fn append(&self, topic: &str, partition: u32, batch: &Batch) -> Result<u64> {
-        thread_local! {
-            /// Each thread encodes its batches into its own buffer, before
-            /// taking the partition's lock, so that threads writing to one
-            /// partition encode in parallel.
-            static ENCODED: std::cell::RefCell<BatchBuilder> =
-                std::cell::RefCell::new(BatchBuilder::new());
-        }
-        ENCODED.with_borrow_mut(|encoded| {
-            encoded.encode(batch);
-            self.with_partition(topic, partition, |p| write(p).append_encoded(encoded))
-        })
+        self.with_partition(topic, partition, |p| write(p).append(batch))
     }
 
     fn flush(&self, topic: &str, partition: u32) -> Result<()> {

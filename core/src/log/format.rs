@@ -23,10 +23,9 @@
 //! the room left for exactly-once: transaction markers are control batches,
 //! and read-committed readers will filter on them, without a format change.
 //!
-//! Each record is: varint body length, then zigzag timestamp delta (from the
-//! first timestamp), varint offset delta, zigzag key length (-1 = absent),
-//! key, zigzag value length (-1 = tombstone), value, varint header count, and
-//! per header a varint name length, name, varint value length, value.
+//! The records follow the header, framed as `framing.rs` describes (the
+//! layout of a [`Batch`](crate::Batch)'s bytes, so that an append writes
+//! them as they are).
 
 use crate::record::{Header, Record};
 use bytes::Bytes;
@@ -173,54 +172,80 @@ pub(super) fn decode_records(
     if header.is_control() {
         return Ok(());
     }
-    let mut r = Reader {
-        buf: batch,
-        pos: HEADER_LEN,
-    };
+    let mut pos = HEADER_LEN;
     for _ in 0..header.count {
-        let body_len = r.varint()? as usize;
-        let end = r
-            .pos
-            .checked_add(body_len)
-            .ok_or(FormatError::Malformed("length"))?;
-        if end > batch.len() {
-            return Err(FormatError::Malformed("record runs past the batch"));
-        }
-        let ts_delta = r.zigzag()?;
-        let offset = header.base_offset + r.varint()?;
+        let f = crate::framing::read_record(batch, pos).map_err(FormatError::Malformed)?;
+        pos = f.end;
+        let offset = header.base_offset + f.offset_delta;
         if offset < min_offset {
-            r.pos = end;
             continue;
         }
-        let key = r.optional_bytes()?;
-        let value = r.optional_bytes()?;
-        let header_count = r.varint()?;
         let mut headers = Vec::new();
-        for _ in 0..header_count {
-            let name = r.bytes()?;
-            let name = std::str::from_utf8(&name)
+        for (name, value) in crate::framing::headers(batch, f.headers.clone(), f.header_count) {
+            let name = std::str::from_utf8(&batch[name])
                 .map_err(|_| FormatError::Malformed("header name is not UTF-8"))?
                 .to_owned();
-            let value = r.bytes()?;
-            headers.push(Header { name, value });
-        }
-        if r.pos != end {
-            return Err(FormatError::Malformed("record length mismatch"));
+            headers.push(Header {
+                name,
+                value: batch.slice(value),
+            });
         }
         out.push(Record {
             offset,
-            timestamp: header.first_timestamp.wrapping_add(ts_delta),
-            key,
-            value,
+            timestamp: header.first_timestamp.wrapping_add(f.ts_delta),
+            key: f.key.map(|k| batch.slice(k)),
+            value: f.value.map(|v| batch.slice(v)),
             headers,
         });
     }
-    if r.pos != batch.len() {
+    if pos != batch.len() {
         return Err(FormatError::Malformed(
             "trailing bytes after the last record",
         ));
     }
     Ok(())
+}
+
+/// The header of `batch` appended at `base_offset`, CRC included (over the
+/// header and the batch's framed records, which follow it on disk).
+/// Call only on a non-empty batch.
+pub(super) fn header_for(batch: &crate::record::Batch, base_offset: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let body = batch.framed();
+    write_header(
+        &mut h,
+        base_offset,
+        (HEADER_LEN + body.len()) as u32,
+        batch.len() as u32 - 1,
+        (batch.first_timestamp(), batch.max_timestamp()),
+        batch.len() as u32,
+    );
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&h[..CRC_AT]), &h[CRC_AT + 4..]);
+    let crc = crc32c::crc32c_append(crc, body);
+    h[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Writes every header field but the CRC.
+fn write_header(
+    h: &mut [u8],
+    base_offset: u64,
+    len: u32,
+    last_delta: u32,
+    (first_timestamp, max_timestamp): (i64, i64),
+    count: u32,
+) {
+    h[0..8].copy_from_slice(&base_offset.to_le_bytes());
+    h[8..12].copy_from_slice(&len.to_le_bytes());
+    h[12] = VERSION;
+    h[13..15].copy_from_slice(&0u16.to_le_bytes());
+    h[19..23].copy_from_slice(&last_delta.to_le_bytes());
+    h[23..31].copy_from_slice(&first_timestamp.to_le_bytes());
+    h[31..39].copy_from_slice(&max_timestamp.to_le_bytes());
+    h[39..47].copy_from_slice(&(-1i64).to_le_bytes());
+    h[47..49].copy_from_slice(&(-1i16).to_le_bytes());
+    h[49..53].copy_from_slice(&(-1i32).to_le_bytes());
+    h[53..57].copy_from_slice(&count.to_le_bytes());
 }
 
 /// Encodes a batch in memory; the log assigns its base offset on append.
@@ -260,11 +285,6 @@ impl BatchBuilder {
         self.count as usize
     }
 
-    /// Size of the encoded batch in bytes.
-    pub(super) fn size(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Removes every record, keeping the allocation.
     pub(super) fn clear(&mut self) {
         self.buf.truncate(HEADER_LEN);
@@ -273,20 +293,8 @@ impl BatchBuilder {
         self.max_timestamp = i64::MIN;
     }
 
-    /// Replaces the contents with the records of `batch`.
-    pub(super) fn encode(&mut self, batch: &crate::record::Batch) {
-        self.clear();
-        for r in batch.iter() {
-            self.push(r.timestamp, r.key, r.value, r.headers);
-        }
-    }
-
-    /// True if the batch holds no record.
-    pub(super) fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Adds a record; it gets the next offset.
+    #[cfg(test)]
     pub(super) fn push(
         &mut self,
         timestamp: i64,
@@ -321,28 +329,7 @@ impl BatchBuilder {
         }
         self.last_delta = offset_delta;
         let ts_delta = timestamp.wrapping_sub(self.first_timestamp);
-        let offset_delta = u64::from(offset_delta);
-        let mut body = zigzag_len(ts_delta) + varint_len(offset_delta);
-        body += opt_len(key) + opt_len(value);
-        body += varint_len(headers.len() as u64);
-        for h in headers {
-            body += varint_len(h.name.len() as u64) + h.name.len();
-            body += varint_len(h.value.len() as u64) + h.value.len();
-        }
-        let buf = &mut self.buf;
-        buf.reserve(body + 10);
-        put_varint(buf, body as u64);
-        put_varint(buf, zigzag(ts_delta));
-        put_varint(buf, offset_delta);
-        put_opt(buf, key);
-        put_opt(buf, value);
-        put_varint(buf, headers.len() as u64);
-        for h in headers {
-            put_varint(buf, h.name.len() as u64);
-            buf.extend_from_slice(h.name.as_bytes());
-            put_varint(buf, h.value.len() as u64);
-            buf.extend_from_slice(&h.value);
-        }
+        crate::framing::put_record(&mut self.buf, ts_delta, offset_delta, key, value, headers);
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
     }
@@ -351,75 +338,17 @@ impl BatchBuilder {
     /// finished bytes. Call only on a non-empty batch.
     pub(super) fn finish(&mut self, base_offset: u64) -> &[u8] {
         let len = self.buf.len() as u32;
-        let h = &mut self.buf[..HEADER_LEN];
-        h[0..8].copy_from_slice(&base_offset.to_le_bytes());
-        h[8..12].copy_from_slice(&len.to_le_bytes());
-        h[12] = VERSION;
-        h[13..15].copy_from_slice(&0u16.to_le_bytes());
-        h[19..23].copy_from_slice(&self.last_delta.to_le_bytes());
-        h[23..31].copy_from_slice(&self.first_timestamp.to_le_bytes());
-        h[31..39].copy_from_slice(&self.max_timestamp.to_le_bytes());
-        h[39..47].copy_from_slice(&(-1i64).to_le_bytes());
-        h[47..49].copy_from_slice(&(-1i16).to_le_bytes());
-        h[49..53].copy_from_slice(&(-1i32).to_le_bytes());
-        h[53..57].copy_from_slice(&self.count.to_le_bytes());
+        write_header(
+            &mut self.buf[..HEADER_LEN],
+            base_offset,
+            len,
+            self.last_delta,
+            (self.first_timestamp, self.max_timestamp),
+            self.count,
+        );
         let crc = batch_crc(&self.buf);
         self.buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
         &self.buf
-    }
-}
-
-struct Reader<'a> {
-    buf: &'a Bytes,
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn varint(&mut self) -> Result<u64, FormatError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self
-                .buf
-                .get(self.pos)
-                .ok_or(FormatError::Malformed("varint"))?;
-            self.pos += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(FormatError::Malformed("varint too long"))
-    }
-
-    fn zigzag(&mut self) -> Result<i64, FormatError> {
-        let v = self.varint()?;
-        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
-    }
-
-    fn take(&mut self, len: usize) -> Result<Bytes, FormatError> {
-        let end = self
-            .pos
-            .checked_add(len)
-            .ok_or(FormatError::Malformed("length"))?;
-        if end > self.buf.len() {
-            return Err(FormatError::Malformed("field runs past the batch"));
-        }
-        let b = self.buf.slice(self.pos..end);
-        self.pos = end;
-        Ok(b)
-    }
-
-    fn bytes(&mut self) -> Result<Bytes, FormatError> {
-        let len = self.varint()?;
-        self.take(usize::try_from(len).map_err(|_| FormatError::Malformed("length"))?)
-    }
-
-    fn optional_bytes(&mut self) -> Result<Option<Bytes>, FormatError> {
-        match self.zigzag()? {
-            -1 => Ok(None),
-            len if len >= 0 => self.take(len as usize).map(Some),
-            _ => Err(FormatError::Malformed("negative length")),
-        }
     }
 }
 
@@ -433,48 +362,6 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut a = [0; 4];
     a.copy_from_slice(&b[at..at + 4]);
     u32::from_le_bytes(a)
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn zigzag_len(v: i64) -> usize {
-    varint_len(zigzag(v))
-}
-
-fn opt_len(b: Option<&[u8]>) -> usize {
-    match b {
-        Some(b) => zigzag_len(b.len() as i64) + b.len(),
-        None => 1,
-    }
-}
-
-fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-fn put_opt(buf: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        Some(b) => {
-            put_varint(buf, zigzag(b.len() as i64));
-            buf.extend_from_slice(b);
-        }
-        None => put_varint(buf, zigzag(-1)),
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use super::recovery;
 use super::segment::{self, Damage, ScanEnd, Segment};
 use super::{EmbeddedTopicSettings, FsyncPolicy, TopicConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::record::{Record, now_millis};
+use crate::record::{Batch, Record, now_millis};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -214,51 +214,41 @@ impl Partition {
     }
 
     /// Appends a batch, assigning offsets; returns the first offset.
-    #[cfg(test)]
-    pub(crate) fn append(&mut self, batch: &crate::record::Batch) -> Result<u64> {
-        let mut encoded = BatchBuilder::new();
-        encoded.encode(batch);
-        self.append_encoded(&mut encoded)
-    }
-
-    fn writer_mut(&mut self) -> Result<&mut Writer> {
-        self.writer
-            .as_mut()
-            .ok_or_else(|| Error::Runtime("not the writer".into()))
-    }
-
-    /// Appends an encoded batch (encoded by the caller, outside the
-    /// partition's lock), assigning offsets; returns the first offset.
-    pub(crate) fn append_encoded(&mut self, batch: &mut BatchBuilder) -> Result<u64> {
+    pub(crate) fn append(&mut self, batch: &Batch) -> Result<u64> {
         if batch.is_empty() {
             return Ok(self.end_offset());
         }
-        self.become_writer()?;
         let limit = super::format::MAX_BATCH_LEN as usize;
-        if batch.size() > limit {
+        let size = super::format::HEADER_LEN + batch.size();
+        if size > limit {
             return Err(Error::TooLarge {
                 topic: self.topic.clone(),
                 partition: self.id,
                 records: batch.len(),
-                bytes: batch.size(),
+                bytes: size,
                 limit,
             });
         }
+        self.become_writer()?;
         let base = self.end_offset();
-        let needs_roll = self.segments.last().is_some_and(|s| {
-            s.size > 0 && s.size + batch.size() as u64 > self.settings.segment_bytes
-        });
+        let needs_roll = self
+            .segments
+            .last()
+            .is_some_and(|s| s.size > 0 && s.size + size as u64 > self.settings.segment_bytes);
         if needs_roll {
             self.roll(base)?;
         }
-        let bytes = batch.finish(base);
+        let header = super::format::header_for(batch, base);
         let seg = self
             .segments
             .last_mut()
             .ok_or_else(|| Error::Runtime("no segment".into()))?;
-        seg.append(bytes)?;
+        seg.append(&header, batch.framed())?;
         let fsync = self.fsync;
-        let writer = self.writer_mut()?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::Runtime("not the writer".into()))?;
         writer.dirty = true;
         match fsync {
             FsyncPolicy::Always => self.sync()?,
@@ -670,7 +660,7 @@ mod tests {
         let mut p =
             Partition::open("t", 0, dir.path().join("0"), config, FsyncPolicy::Never).unwrap();
         let mut latest = BTreeMap::new();
-        let mut batch = crate::record::Batch::new();
+        let mut batch = Batch::new();
         for i in 0..3000u64 {
             let key = format!("k{}", (i * 7) % 200);
             batch.clear();

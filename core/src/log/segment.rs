@@ -262,19 +262,41 @@ impl Segment {
         self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
     }
 
-    /// Appends a finished batch; the caller checked its base offset.
-    pub(crate) fn append(&mut self, batch: &[u8]) -> Result<()> {
+    /// Appends a batch (its header, then its framed records); the caller
+    /// checked its base offset.
+    pub(crate) fn append(&mut self, header_bytes: &[u8], records: &[u8]) -> Result<()> {
         use std::io::Write;
-        let header = BatchHeader::parse(batch).map_err(|e| {
+        let header = BatchHeader::parse(header_bytes).map_err(|e| {
             super::corrupt(
                 &self.path,
                 self.size,
                 format!("refusing to append an invalid batch: {e}"),
             )
         })?;
-        (&self.file)
-            .write_all(batch)
+        if header.len as usize != header_bytes.len() + records.len() {
+            return Err(super::corrupt(
+                &self.path,
+                self.size,
+                "refusing to append a batch whose length does not match its header",
+            ));
+        }
+        // One write of both parts, so that a crash tears at most the tail.
+        let parts = [
+            std::io::IoSlice::new(header_bytes),
+            std::io::IoSlice::new(records),
+        ];
+        let mut file = &self.file;
+        let written = file
+            .write_vectored(&parts)
             .ctx(|| format!("appending to {}", self.path.display()))?;
+        // A short vectored write (rare) finishes with plain writes.
+        let rest = if written < header_bytes.len() {
+            file.write_all(&header_bytes[written..])
+                .and_then(|()| file.write_all(records))
+        } else {
+            file.write_all(&records[written - header_bytes.len()..])
+        };
+        rest.ctx(|| format!("appending to {}", self.path.display()))?;
         let position = self.size;
         self.note_batch(&header, position);
         Ok(())

@@ -455,9 +455,10 @@ impl RunningApp {
     }
 
     /// Waits until every input, internal topics included, is processed to
-    /// its end: every task restored and running, all workers idle, with no
-    /// progress across two of each worker's passes. Fails on timeout or if
-    /// the application stopped.
+    /// its end: the group settled (see [`Member::settled`]), every task
+    /// restored and running, all workers idle, with no progress across two
+    /// of each worker's passes. Fails on timeout or if the application
+    /// stopped.
     pub fn wait_until_caught_up(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let snapshot = || -> (u64, Vec<u64>, bool) {
@@ -465,7 +466,10 @@ impl RunningApp {
             (
                 self.records_in(),
                 w.iter().map(|s| s.passes.load(Ordering::Acquire)).collect(),
-                self.restoring() == 0 && w.iter().all(|s| s.idle.load(Ordering::Acquire)),
+                self.restoring() == 0
+                    && self.shared.pending.load(Ordering::SeqCst) == 0
+                    && self.member.settled()
+                    && w.iter().all(|s| s.idle.load(Ordering::Acquire)),
             )
         };
         let mut stable_rounds = 0;

@@ -15,6 +15,10 @@ use tributary_state::{StateBackend, StateBatch};
 
 /// Header naming a changelog marker record.
 pub(crate) const MARKER_HEADER: &str = "tributary.positions";
+/// The key of changelog markers: Kafka refuses records without a key on
+/// compacted topics, and compaction keeps the latest marker (markers of
+/// earlier versions have no key, and are still read).
+pub(crate) const MARKER_KEY: &[u8] = b"\xfftributary.marker";
 /// Header of a marker: the writer id of the state directory that wrote it.
 pub(crate) const WRITER_HEADER: &str = "tributary.writer";
 /// Header of a marker: the task's encoded event-time clock.
@@ -68,7 +72,7 @@ impl Marker<'_> {
         ];
         batch.push(
             timestamp,
-            None,
+            Some(MARKER_KEY),
             Some(&encode_positions(self.positions)),
             &headers,
         );
@@ -107,7 +111,7 @@ pub(crate) type MarkerContents = (Positions, Option<Vec<u8>>);
 
 /// The contents of `record` if it is a marker.
 pub(crate) fn read_marker(record: &Record) -> Option<Result<MarkerContents>> {
-    if record.key.is_some() || record.header(MARKER_HEADER).is_none() {
+    if !is_marker(record) {
         return None;
     }
     let value = record.value.as_deref()?;
@@ -115,9 +119,14 @@ pub(crate) fn read_marker(record: &Record) -> Option<Result<MarkerContents>> {
     Some(decode_positions(value).map(|p| (p, clock.map(|c| c.to_vec()))))
 }
 
+/// True when `record` is a changelog marker, not a change.
+pub(crate) fn is_marker(record: &Record) -> bool {
+    record.header(MARKER_HEADER).is_some() && record.key.as_deref().is_none_or(|k| k == MARKER_KEY)
+}
+
 /// True when `record` is a marker written by another state directory than `writer`.
 pub(crate) fn marker_of_another(record: &Record, writer: &str) -> bool {
-    record.header(MARKER_HEADER).is_some()
+    is_marker(record)
         && record
             .header(WRITER_HEADER)
             .is_some_and(|w| &w[..] != writer.as_bytes())

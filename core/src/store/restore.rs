@@ -235,7 +235,12 @@ fn repair(
         log.fetch(topic, p, pos, 1 << 20, &mut records)?;
         let Some(last) = records.last() else { break };
         pos = last.offset + 1;
-        keys.extend(records.iter().filter_map(|r| r.key.clone()));
+        keys.extend(
+            records
+                .iter()
+                .filter(|r| !meta::is_marker(r))
+                .filter_map(|r| r.key.clone()),
+        );
     }
     let mut batch = Batch::new();
     for k in &keys {

@@ -1,0 +1,110 @@
+//! The runtime's rebalance suite on a Kafka broker: the shop pipeline (an
+//! aggregation, a stream-table join, a windowed count, a repartition) runs
+//! on `KafkaLog` with `KafkaGroups` membership, and its outputs and stores
+//! must equal the reference run of one uninterrupted instance on the
+//! embedded log, exactly as in `core/tests/rebalance.rs`.
+
+mod broker;
+#[path = "../../core/tests/shop/mod.rs"]
+mod shop;
+
+use shop::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tributary::App;
+use tributary::log::{Log, TopicPartition};
+use tributary_kafka::{KafkaGroups, KafkaLog};
+
+/// Waits until the group has committed every input partition's end.
+fn wait_for_commits(log: &dyn Log, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let committed = log.committed_offsets("shop").unwrap();
+        let behind: Vec<String> = ["clicks", "profiles"]
+            .iter()
+            .flat_map(|t| (0..PARTITIONS).map(move |p| TopicPartition::new(*t, p)))
+            .filter_map(|tp| {
+                let end = log.offsets(&tp.topic, tp.partition).unwrap().1;
+                let at = committed.get(&tp).copied().unwrap_or(0);
+                (at < end).then(|| format!("{tp} at {at} of {end}"))
+            })
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not caught up: {behind:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn one_instance_on_kafka_gives_the_reference_outputs_and_stores() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let (expected_outputs, expected_stores, expected_in) = reference(&dir.path().join("reference"));
+
+    let broker = broker::Broker::start(broker::Kind::Noida);
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
+    setup(log.as_ref());
+    produce(log.as_ref(), 0, CLICKS);
+    let running = App::new(topology(), Arc::clone(&log), config(dir.path(), "k"))
+        .unwrap()
+        .with_membership(Arc::new(KafkaGroups::new(broker.config())))
+        .start()
+        .unwrap();
+    let readers = readers(&running);
+    running
+        .wait_until_caught_up(Duration::from_secs(120))
+        .unwrap();
+    let stats = running.shutdown().unwrap();
+    assert_eq!(stats.late_dropped, 0);
+    assert_eq!(stats.records_in, expected_in);
+    wait_for_commits(log.as_ref(), Duration::from_secs(10));
+    assert_outputs_equal(&final_outputs(log.as_ref()), &expected_outputs);
+    let all: Vec<u32> = (0..PARTITIONS).collect();
+    assert_stores_equal(&store_contents(&readers, &all), &expected_stores);
+}
+
+#[test]
+fn two_instances_joining_one_group_on_kafka_give_the_reference_outputs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let (expected_outputs, _, _) = reference(&dir.path().join("reference"));
+
+    let broker = broker::Broker::start(broker::Kind::Noida);
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
+    setup(log.as_ref());
+    let start = |name: &str| {
+        App::new(topology(), Arc::clone(&log), config(dir.path(), name))
+            .unwrap()
+            .with_membership(Arc::new(KafkaGroups::new(broker.config())))
+            .start()
+            .unwrap()
+    };
+    let a = start("a");
+    produce(log.as_ref(), 0, CLICKS / 3);
+    // The second instance joins while the first processes: the group
+    // rebalances, the first commits and gives up half of the partitions.
+    let b = start("b");
+    produce(log.as_ref(), CLICKS / 3, CLICKS);
+    wait_for_commits(log.as_ref(), Duration::from_secs(120));
+    for running in [&a, &b] {
+        running
+            .wait_until_caught_up(Duration::from_secs(120))
+            .unwrap();
+    }
+    let (stats_a, stats_b) = (a.shutdown().unwrap(), b.shutdown().unwrap());
+    assert!(
+        stats_a.records_in > 0 && stats_b.records_in > 0,
+        "both instances processed input: {} and {}",
+        stats_a.records_in,
+        stats_b.records_in
+    );
+    assert_outputs_equal(&final_outputs(log.as_ref()), &expected_outputs);
+}
