@@ -108,3 +108,28 @@ fn two_instances_joining_one_group_on_kafka_give_the_reference_outputs() {
     );
     assert_outputs_equal(&final_outputs(log.as_ref()), &expected_outputs);
 }
+
+#[test]
+fn an_internal_topic_with_the_wrong_partition_count_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker::Broker::start(broker::Kind::Noida);
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
+    setup(log.as_ref());
+    // Left by an earlier deployment with another partition count.
+    log.create_topic(
+        "shop-clicks-per-user-changelog",
+        &tributary::log::TopicConfig::new(PARTITIONS - 1).compacted(),
+    )
+    .unwrap();
+    let err = App::new(topology(), Arc::clone(&log), config(dir.path(), "k"))
+        .err()
+        .expect("a wrong internal topic is refused at startup");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "internal topic 'shop-clicks-per-user-changelog' has {} partitions but needs {PARTITIONS}",
+            PARTITIONS - 1
+        )),
+        "{text}"
+    );
+}
