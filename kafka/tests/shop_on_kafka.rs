@@ -121,9 +121,9 @@ fn an_internal_topic_with_the_wrong_partition_count_is_a_startup_error() {
         &tributary::log::TopicConfig::new(PARTITIONS - 1).compacted(),
     )
     .unwrap();
-    let err = App::new(topology(), Arc::clone(&log), config(dir.path(), "k"))
-        .err()
-        .expect("a wrong internal topic is refused at startup");
+    let Err(err) = App::new(topology(), Arc::clone(&log), config(dir.path(), "k")) else {
+        panic!("a wrong internal topic must be refused at startup");
+    };
     let text = err.to_string();
     assert!(
         text.contains(&format!(
