@@ -13,6 +13,8 @@ mod topics;
 
 use clap::Parser;
 use std::process::ExitCode;
+use std::sync::Arc;
+use tributary::log::{EmbeddedLog, Log};
 
 fn main() -> ExitCode {
     use std::io::IsTerminal;
@@ -36,12 +38,39 @@ fn main() -> ExitCode {
 }
 
 fn run(args: cli::Cli) -> anyhow::Result<()> {
-    use anyhow::Context;
     if let cli::Command::State(cmd) = args.command {
         return state::run(cmd);
     }
+    let (log, embedded) = open_backend(&args)?;
+    match args.command {
+        cli::Command::Topics(cmd) => topics::run(&*log, embedded.as_deref(), cmd),
+        cli::Command::Produce(cmd) => produce::run(log, cmd),
+        cli::Command::Consume(cmd) => consume::run(&*log, cmd),
+        cli::Command::Groups(cmd) => groups::run(&*log, cmd),
+        cli::Command::Log(cmd) => match &embedded {
+            Some(e) => damage::run(e, cmd),
+            None => anyhow::bail!(
+                "`tributary log` checks the embedded log's files; a Kafka cluster checks its own"
+            ),
+        },
+        cli::Command::State(_) => unreachable!("handled above"),
+    }
+}
+
+/// The backend's traits, and the embedded log when that is the backend.
+type Backend = (Arc<dyn Log>, Option<Arc<EmbeddedLog>>);
+
+/// The backend the subcommands work on, through its traits: a Kafka cluster
+/// (`--brokers`) or the embedded log, which is also returned on its own for
+/// what only it has (segment sizes, quarantined ranges, `tributary log`).
+fn open_backend(args: &cli::Cli) -> anyhow::Result<Backend> {
+    use anyhow::Context;
     if let Some(brokers) = &args.brokers {
-        return on_kafka(brokers, args.kafka_properties.as_deref(), args.command);
+        let mut config = tributary_kafka::KafkaConfig::new(brokers.as_str());
+        if let Some(file) = &args.kafka_properties {
+            config = config.properties_file(file)?;
+        }
+        return Ok((Arc::new(tributary_kafka::KafkaLog::connect(config)?), None));
     }
     let creates = matches!(
         args.command,
@@ -54,46 +83,11 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
             args.dir.display()
         );
     }
-    let embedded = std::sync::Arc::new(
-        tributary::log::EmbeddedLog::open(&args.dir)
+    let embedded = Arc::new(
+        EmbeddedLog::open(&args.dir)
             .with_context(|| format!("opening log directory {}", args.dir.display()))?,
     );
-    // Every subcommand but `log` (the embedded log's own files) works on
-    // the backend traits; the embedded log is passed beside them for what
-    // only it has (segment sizes, quarantined ranges).
-    let log: std::sync::Arc<dyn tributary::log::Log> = embedded.clone();
-    match args.command {
-        cli::Command::Topics(cmd) => topics::run(&*log, Some(&embedded), cmd),
-        cli::Command::Produce(cmd) => produce::run(log, cmd),
-        cli::Command::Consume(cmd) => consume::run(&*log, cmd),
-        cli::Command::Groups(cmd) => groups::run(&*log, cmd),
-        cli::Command::Log(cmd) => damage::run(&embedded, cmd),
-        cli::Command::State(_) => unreachable!("handled above"),
-    }
-}
-
-/// Runs a subcommand against a Kafka cluster.
-fn on_kafka(
-    brokers: &str,
-    properties: Option<&std::path::Path>,
-    command: cli::Command,
-) -> anyhow::Result<()> {
-    let mut config = tributary_kafka::KafkaConfig::new(brokers);
-    if let Some(file) = properties {
-        config = config.properties_file(file)?;
-    }
-    let log: std::sync::Arc<dyn tributary::log::Log> =
-        std::sync::Arc::new(tributary_kafka::KafkaLog::connect(config)?);
-    match command {
-        cli::Command::Topics(cmd) => topics::run(&*log, None, cmd),
-        cli::Command::Produce(cmd) => produce::run(log, cmd),
-        cli::Command::Consume(cmd) => consume::run(&*log, cmd),
-        cli::Command::Groups(cmd) => groups::run(&*log, cmd),
-        cli::Command::Log(_) => anyhow::bail!(
-            "`tributary log` checks the embedded log's files; a Kafka cluster checks its own"
-        ),
-        cli::Command::State(_) => unreachable!("handled before"),
-    }
+    Ok((embedded.clone(), Some(embedded)))
 }
 
 /// A closed stdout (`tributary consume ... | head`) is not an error.

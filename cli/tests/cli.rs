@@ -1,5 +1,8 @@
 //! The `tributary` command end to end, against a temporary log directory.
 
+mod common;
+
+use common::{lines, run, run_ok};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use tributary::log::{EmbeddedLog, TopicPartition, prelude::*};
@@ -9,19 +12,11 @@ fn tributary(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Outpu
 }
 
 fn ok(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = tributary(dir, args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(&on_dir(dir), args, stdin.unwrap_or(""))
 }
 
-fn lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+fn on_dir(dir: &std::path::Path) -> [&std::ffi::OsStr; 2] {
+    ["--dir".as_ref(), dir.as_os_str()]
 }
 
 #[test]
@@ -240,17 +235,7 @@ fn invalid_json_line_is_reported_and_earlier_lines_kept() {
 }
 
 fn tributary_bytes(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    run(&on_dir(dir), args, stdin)
 }
 
 #[test]

@@ -4,44 +4,23 @@
 #[path = "../../kafka/tests/broker/mod.rs"]
 mod broker;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{lines, run, run_ok};
+use std::process::Output;
 use tributary::log::{TopicPartition, prelude::*};
 use tributary_kafka::KafkaLog;
 
 fn tributary(brokers: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .arg("--brokers")
-        .arg(brokers)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run(
+        &["--brokers".as_ref(), brokers.as_ref()],
+        args,
+        stdin.as_bytes(),
+    )
 }
 
 fn ok(brokers: &str, args: &[&str], stdin: &str) -> String {
-    let out = tributary(brokers, args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    run_ok(&["--brokers".as_ref(), brokers.as_ref()], args, stdin)
 }
 
 #[test]

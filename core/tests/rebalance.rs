@@ -38,11 +38,7 @@ impl Lcg {
 
 #[test]
 fn partitions_moving_between_two_instances_change_no_result() {
-    // RUST_LOG=tributary=debug shows every group event and task move.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let (expected_outputs, expected_stores, expected_in) = reference(&dir.path().join("reference"));
 

@@ -1,6 +1,6 @@
 //! librdkafka's errors as Tributary's.
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use tributary::Error;
 
 /// A Kafka error while doing `context`.
@@ -11,7 +11,3 @@ pub(crate) fn backend(context: impl Into<String>, e: KafkaError) -> Error {
     }
 }
 
-/// The error code of a Kafka error, if it carries one.
-pub(crate) fn code(e: &KafkaError) -> Option<RDKafkaErrorCode> {
-    e.rdkafka_error_code()
-}

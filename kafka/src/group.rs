@@ -15,10 +15,11 @@
 //! independently and can split a co-partitioned pair.
 
 use crate::config::KafkaConfig;
-use crate::error::{backend, code};
+use crate::error::backend;
+use crate::positions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -265,14 +266,10 @@ impl Member for KafkaMember {
         if positions.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        for (tp, o) in positions {
-            tpl.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*o as i64))
-                .map_err(|e| backend(format!("committing {tp}"), e))?;
-        }
+        let tpl = positions::to_list(positions)?;
         self.consumer
             .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| match code(&e) {
+            .map_err(|e| match e.rdkafka_error_code() {
                 Some(
                     RDKafkaErrorCode::IllegalGeneration
                     | RDKafkaErrorCode::UnknownMemberId
@@ -295,17 +292,7 @@ impl Member for KafkaMember {
             .consumer
             .committed_offsets(tpl, self.timeout)
             .map_err(|e| backend(format!("reading positions of group '{}'", self.group), e))?;
-        Ok(committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) if o >= 0 => Some((
-                    TopicPartition::new(e.topic(), e.partition() as u32),
-                    o as u64,
-                )),
-                _ => None,
-            })
-            .collect())
+        Ok(positions::from_list(&committed))
     }
 
     fn settled(&self) -> bool {

@@ -33,6 +33,7 @@ mod config;
 mod error;
 mod group;
 mod log;
+mod positions;
 mod reader;
 mod writer;
 

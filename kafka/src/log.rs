@@ -1,15 +1,16 @@
 //! [`KafkaLog`]: the backend traits over a Kafka cluster.
 
 use crate::config::KafkaConfig;
-use crate::error::{backend, code};
+use crate::error::backend;
+use crate::positions;
 use crate::reader::Readers;
 use crate::writer::Writer;
+use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use tributary::log::{Cleanup, GroupPositions, TopicAdmin, TopicConfig, TopicPartition};
@@ -299,13 +300,9 @@ impl GroupPositions for KafkaLog {
     /// `kafka-consumer-groups --reset-offsets` requires.
     fn commit_offsets(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
         let consumer = self.group_consumer(group)?;
-        let mut tpl = TopicPartitionList::new();
-        for (tp, o) in offsets {
-            tpl.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*o as i64))
-                .map_err(|e| backend(format!("committing {tp}"), e))?;
-        }
+        let tpl = positions::to_list(offsets)?;
         consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
-            let hint = match code(&e) {
+            let hint = match e.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::UnknownMemberId | RDKafkaErrorCode::IllegalGeneration) => {
                     " (the group has active members: stop the application first)"
                 }
@@ -321,17 +318,7 @@ impl GroupPositions for KafkaLog {
         let committed = consumer
             .committed_offsets(tpl, self.config.request_timeout())
             .map_err(|e| backend(format!("reading positions of group '{group}'"), e))?;
-        Ok(committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) if o >= 0 => Some((
-                    TopicPartition::new(e.topic(), e.partition() as u32),
-                    o as u64,
-                )),
-                _ => None,
-            })
-            .collect())
+        Ok(positions::from_list(&committed))
     }
 
     /// Kafka keeps positions per partition and cannot forget one without

@@ -15,6 +15,27 @@ use tributary::App;
 use tributary::log::{Log, TopicPartition};
 use tributary_kafka::{KafkaGroups, KafkaLog};
 
+/// A broker with the shop's topics and profiles.
+fn shop_on_a_broker() -> (broker::Broker, Arc<dyn Log>) {
+    let broker = broker::Broker::start(broker::Kind::Noida);
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
+    setup(log.as_ref());
+    (broker, log)
+}
+
+/// An instance of the shop on the broker, in the group named after it.
+fn on_kafka(
+    broker: &broker::Broker,
+    log: &Arc<dyn Log>,
+    dir: &std::path::Path,
+    instance: &str,
+) -> tributary::Result<App> {
+    Ok(
+        App::new(topology(), Arc::clone(log), config(dir, instance))?
+            .with_membership(Arc::new(KafkaGroups::new(broker.config()))),
+    )
+}
+
 /// Waits until the group has committed every input partition's end.
 fn wait_for_commits(log: &dyn Log, timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -39,51 +60,30 @@ fn wait_for_commits(log: &dyn Log, timeout: Duration) {
 
 #[test]
 fn one_instance_on_kafka_gives_the_reference_outputs_and_stores() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let (expected_outputs, expected_stores, expected_in) = reference(&dir.path().join("reference"));
 
-    let broker = broker::Broker::start(broker::Kind::Noida);
-    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
-    setup(log.as_ref());
+    let (broker, log) = shop_on_a_broker();
     produce(log.as_ref(), 0, CLICKS);
-    let running = App::new(topology(), Arc::clone(&log), config(dir.path(), "k"))
-        .unwrap()
-        .with_membership(Arc::new(KafkaGroups::new(broker.config())))
-        .start()
-        .unwrap();
-    let readers = readers(&running);
-    running
-        .wait_until_caught_up(Duration::from_secs(120))
-        .unwrap();
-    let stats = running.shutdown().unwrap();
-    assert_eq!(stats.late_dropped, 0);
-    assert_eq!(stats.records_in, expected_in);
+    let app = on_kafka(&broker, &log, dir.path(), "k").unwrap();
+    let (stores, records_in) = run_until_caught_up(app);
+    assert_eq!(records_in, expected_in);
     wait_for_commits(log.as_ref(), Duration::from_secs(10));
     assert_outputs_equal(&final_outputs(log.as_ref()), &expected_outputs);
-    let all: Vec<u32> = (0..PARTITIONS).collect();
-    assert_stores_equal(&store_contents(&readers, &all), &expected_stores);
+    assert_stores_equal(&stores, &expected_stores);
 }
 
 #[test]
 fn two_instances_joining_one_group_on_kafka_give_the_reference_outputs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let (expected_outputs, _, _) = reference(&dir.path().join("reference"));
 
-    let broker = broker::Broker::start(broker::Kind::Noida);
-    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
-    setup(log.as_ref());
+    let (broker, log) = shop_on_a_broker();
     let start = |name: &str| {
-        App::new(topology(), Arc::clone(&log), config(dir.path(), name))
+        on_kafka(&broker, &log, dir.path(), name)
             .unwrap()
-            .with_membership(Arc::new(KafkaGroups::new(broker.config())))
             .start()
             .unwrap()
     };
@@ -112,16 +112,14 @@ fn two_instances_joining_one_group_on_kafka_give_the_reference_outputs() {
 #[test]
 fn an_internal_topic_with_the_wrong_partition_count_is_a_startup_error() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = broker::Broker::start(broker::Kind::Noida);
-    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(broker.config()).unwrap());
-    setup(log.as_ref());
+    let (broker, log) = shop_on_a_broker();
     // Left by an earlier deployment with another partition count.
     log.create_topic(
         "shop-clicks-per-user-changelog",
         &tributary::log::TopicConfig::new(PARTITIONS - 1).compacted(),
     )
     .unwrap();
-    let Err(err) = App::new(topology(), Arc::clone(&log), config(dir.path(), "k")) else {
+    let Err(err) = on_kafka(&broker, &log, dir.path(), "k") else {
         panic!("a wrong internal topic must be refused at startup");
     };
     let text = err.to_string();

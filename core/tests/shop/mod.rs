@@ -179,10 +179,15 @@ pub(crate) fn store_contents(
 pub(crate) fn reference(dir: &std::path::Path) -> (Outputs, Stores, u64) {
     let log = open_log(dir);
     produce(log.as_ref(), 0, CLICKS);
-    let running = App::new(topology(), Arc::clone(&log), config(dir, "ref"))
-        .unwrap()
-        .start()
-        .unwrap();
+    let app = App::new(topology(), Arc::clone(&log), config(dir, "ref")).unwrap();
+    let (stores, records_in) = run_until_caught_up(app);
+    (final_outputs(log.as_ref()), stores, records_in)
+}
+
+/// Runs one instance that owns every partition until it has processed all
+/// its input, and returns its stores and the records it took in.
+pub(crate) fn run_until_caught_up(app: App) -> (Stores, u64) {
+    let running = app.start().unwrap();
     let readers = readers(&running);
     running
         .wait_until_caught_up(Duration::from_secs(120))
@@ -190,8 +195,16 @@ pub(crate) fn reference(dir: &std::path::Path) -> (Outputs, Stores, u64) {
     let stats = running.shutdown().unwrap();
     assert_eq!(stats.late_dropped, 0);
     let all: Vec<u32> = (0..PARTITIONS).collect();
-    let outputs = final_outputs(log.as_ref());
-    (outputs, store_contents(&readers, &all), stats.records_in)
+    (store_contents(&readers, &all), stats.records_in)
+}
+
+/// Log lines on `RUST_LOG` (`RUST_LOG=tributary=debug` shows every group
+/// event and task move).
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }
 
 /// Asserts that every output topic has the expected final value per key
