@@ -10,4 +10,3 @@ pub(crate) fn backend(context: impl Into<String>, e: KafkaError) -> Error {
         source: Box::new(e),
     }
 }
-
