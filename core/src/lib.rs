@@ -63,6 +63,7 @@ mod operators;
 mod partitioner;
 mod record;
 pub mod runtime;
+pub mod settings;
 mod store;
 mod task_id;
 pub use store::StoreReader;

@@ -4,7 +4,8 @@ use crate::error::{Error, Result};
 use std::time::Duration;
 
 /// What to do with a record whose key or value cannot be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OnDecodeError {
     /// Write it, bytes intact, to the dead-letter topic with the error in
     /// headers, and go on (the default).
@@ -16,7 +17,8 @@ pub enum OnDecodeError {
 
 /// What to do when user code (an operator's function or a codec) panics
 /// on a record, as Kafka Streams' processing-exception handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OnProcessingError {
     /// Stop the application with an error naming the task, the operator
     /// and the record (the default). The task that failed does not commit,
@@ -33,7 +35,8 @@ pub enum OnProcessingError {
 }
 
 /// Where a group starts reading a partition it has no position for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OffsetReset {
     /// From the first record held (the default).
     #[default]
@@ -149,6 +152,11 @@ pub struct Config {
     /// How long [`App::run`](super::App::run) runs: until a signal (the
     /// default) or to the end of the inputs (`--until end`).
     pub until: Until,
+    /// Where the application serves `/metrics`, `/health/*`, `/stores/*`
+    /// and its status page (see [`crate::http`]); `None` (the default)
+    /// serves nothing. Port 0 takes a free port
+    /// ([`RunningApp::http_addr`](super::RunningApp::http_addr) tells which).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -170,6 +178,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(1),
             max_watermark_drift: Duration::from_secs(10),
             until: Until::Signal,
+            http: None,
         }
     }
 }
@@ -187,26 +196,31 @@ impl Config {
 
     /// Checks the settings, naming every bad one.
     pub fn validate(&self) -> Result<()> {
-        let mut problems = Vec::new();
-        if self.threads == 0 {
-            problems.push("threads must be at least 1".to_string());
-        }
-        if self.commit_interval.is_zero() {
-            problems.push("commit_interval must be positive".to_string());
-        }
-        if self.fetch_max_bytes < 1024 {
-            problems.push("fetch_max_bytes must be at least 1024".to_string());
-        }
-        if self.state_memory < (8 << 20) {
-            problems.push("state_memory must be at least 8 MiB".to_string());
-        }
-        if self.max_poll_records == 0 {
-            problems.push("max_poll_records must be at least 1".to_string());
-        }
+        let problems: Vec<String> = self
+            .problems()
+            .into_iter()
+            .map(|(key, problem)| format!("{key} {problem}"))
+            .collect();
         if problems.is_empty() {
             Ok(())
         } else {
             Err(Error::InvalidConfig(problems.join("; ")))
         }
+    }
+
+    /// Every bad setting: its key, and what is wrong with its value.
+    pub(crate) fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let checks = [
+            ("threads", self.threads == 0, "must be at least 1"),
+            ("commit_interval", self.commit_interval.is_zero(), "must be positive"),
+            ("fetch_max_bytes", self.fetch_max_bytes < 1024, "must be at least 1024"),
+            ("state_memory", self.state_memory < (8 << 20), "must be at least 8 MiB"),
+            ("max_poll_records", self.max_poll_records == 0, "must be at least 1"),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, bad, _)| *bad)
+            .map(|(key, _, problem)| (key, problem))
+            .collect()
     }
 }
