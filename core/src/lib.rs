@@ -58,6 +58,7 @@ pub mod error;
 pub mod event;
 mod framing;
 pub mod group;
+pub mod http;
 pub mod log;
 mod operators;
 mod partitioner;

@@ -112,6 +112,12 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
         0
     }
 
+    /// Estimated bytes a store holds, all partitions (for metrics); zero if
+    /// the backend cannot tell.
+    fn store_size(&self, _store: StoreId) -> u64 {
+        0
+    }
+
     /// Bulk-loads entries into a store partition, for restores: `Some`
     /// values are puts, `None` deletes, and keys strictly increase. It takes
     /// effect as a [`commit`](Self::commit) of the same changes would, but a

@@ -286,6 +286,19 @@ impl StateBackend for RocksState {
         self.cache.get_usage() as u64
     }
 
+    /// RocksDB's estimate of the store's live data, plus its memtables.
+    fn store_size(&self, store: StoreId) -> u64 {
+        let Ok(cf) = self.cf(store) else { return 0 };
+        let property = |name: &str| {
+            self.db
+                .property_int_value_cf(cf, name)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        property("rocksdb.estimate-live-data-size") + property("rocksdb.cur-size-all-mem-tables")
+    }
+
     /// Writes the entries to a table file and ingests it: no write-ahead
     /// log, no memtable, no flush. The file goes to the deepest level whose
     /// files it does not overlap.

@@ -378,6 +378,14 @@ impl LogReader for EmbeddedLog {
             part.offset_for_timestamp(timestamp)
         })
     }
+
+    fn quarantined_records(&self, topic: &str, partition: u32) -> Result<u64> {
+        Ok(self
+            .quarantined(topic, partition)?
+            .iter()
+            .map(|q| q.to - q.from)
+            .sum())
+    }
 }
 
 impl GroupPositions for EmbeddedLog {

@@ -257,6 +257,13 @@ pub trait LogReader: Send + Sync + std::fmt::Debug {
 
     /// The first offset whose timestamp is `>= timestamp`, or the end offset.
     fn offset_for_timestamp(&self, topic: &str, partition: u32, timestamp: i64) -> Result<u64>;
+
+    /// Records of a partition that readers skip because they were set
+    /// aside as damaged (the embedded log's quarantine, `tributary log
+    /// quarantine`); 0 for backends without one.
+    fn quarantined_records(&self, _topic: &str, _partition: u32) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// Writing partitions: append [`Batch`]es and make them durable.

@@ -239,6 +239,9 @@ pub(crate) struct Output {
     pub(crate) batches: Vec<Batch>,
     /// Partitions written since the last commit (to sync then).
     pub(crate) dirty: Vec<bool>,
+    /// Watermark announcements pushed into every batch since the last
+    /// flush (control records, not counted as records out).
+    pub(crate) announcements: usize,
 }
 
 /// A task's processing context: the current record's metadata and the
@@ -285,6 +288,7 @@ impl Ctx {
                     topic: t.clone(),
                     batches: (0..*n).map(|_| Batch::new()).collect(),
                     dirty: vec![false; *n as usize],
+                    announcements: 0,
                 })
                 .collect(),
             error: None,

@@ -7,6 +7,9 @@ use super::manager::Manager;
 use super::plan;
 use super::shutdown::{self, Shared};
 use super::task::Task;
+use super::view::AppView;
+use crate::http::HttpServer;
+use crate::store::json_view::{JsonView, TypedView};
 use super::worker::{self, Globals};
 use crate::error::{Error, Result};
 use crate::group::{Member, Membership, Solo};
@@ -49,6 +52,8 @@ pub struct App {
     group: String,
     partitions: HashMap<String, u32>,
     membership: Option<Arc<dyn Membership>>,
+    /// Stores served over HTTP, by name.
+    served: BTreeMap<String, Arc<dyn JsonView>>,
 }
 
 impl App {
@@ -167,6 +172,7 @@ impl App {
             group,
             partitions,
             membership: None,
+            served: BTreeMap::new(),
         })
     }
 
@@ -176,6 +182,40 @@ impl App {
     pub fn with_membership(mut self, membership: Arc<dyn Membership>) -> Self {
         self.membership = Some(membership);
         self
+    }
+
+    /// Serves the store `name` over HTTP (when [`Config::http`] is set):
+    /// `GET /stores/{name}/{key}` and scans (see [`crate::http`]). `K` and
+    /// `V` are the store's key and value types (for window and session
+    /// stores, the record key and the aggregate); keys in URLs are JSON,
+    /// or bare text for string keys. Fails if the topology has no such
+    /// store, or if it holds an operator's own bookkeeping (sliding
+    /// windows, join buffers, suppression).
+    ///
+    /// A store served with the wrong types answers its queries with an
+    /// error (rkyv validates every value read), never with wrong data.
+    pub fn serve_store<K, V>(mut self, name: &str) -> Result<Self>
+    where
+        K: crate::codec::RkyvData + serde::Serialize + serde::de::DeserializeOwned + PartialEq + 'static,
+        V: crate::codec::RkyvData + serde::Serialize + 'static,
+    {
+        let layout = self.topology.store_layout(name).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "serve_store: the topology has no store named '{name}' (its stores: {})",
+                self.topology.store_names().join(", ")
+            ))
+        })?;
+        let state = self.state.clone().ok_or_else(|| {
+            Error::InvalidConfig(format!("serve_store: no state opened for '{name}'"))
+        })?;
+        let partitions = self
+            .partitions
+            .get(&crate::store::changelog_topic(&self.group, name))
+            .copied()
+            .unwrap_or(1);
+        let view = TypedView::<K, V>::new(state, name, partitions, layout)?;
+        self.served.insert(name.to_owned(), Arc::new(view));
+        Ok(self)
     }
 
     /// The consumer group (application id).
@@ -273,7 +313,9 @@ impl App {
             globals,
             commit_interval: self.config.commit_interval,
             shared: Arc::clone(&shared),
-            committer: Box::new(super::commit::AtLeastOnce),
+            committer: Box::new(super::commit::AtLeastOnce {
+                counters: Arc::clone(&counters),
+            }),
         });
         let mut handles = Vec::with_capacity(threads);
         let mut inboxes = Vec::with_capacity(threads);
@@ -305,7 +347,28 @@ impl App {
             .name("tributary-tasks".into())
             .spawn(move || manager.run())
             .map_err(|e| Error::io("spawning the task manager thread", e))?;
+        let view = Arc::new(AppView::new(
+            self.group.clone(),
+            Arc::clone(&counters),
+            Arc::clone(&shared),
+            Arc::clone(&member),
+            Arc::clone(&self.log),
+            self.state.clone(),
+            self.topology.describe(),
+            self.served.clone(),
+        ));
+        let http = match self.config.http {
+            Some(addr) => match HttpServer::start(addr, Arc::clone(&view)) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    shared.stopping.store(true, Ordering::Release);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         Ok(RunningApp {
+            http,
             shared,
             handles,
             manager: Some(manager),
@@ -364,6 +427,9 @@ impl App {
 /// A started application.
 #[derive(Debug)]
 pub struct RunningApp {
+    /// Serves `/metrics` and the rest while the application runs (dropped,
+    /// and so stopped, after the workers).
+    http: Option<HttpServer>,
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<Result<()>>>,
     manager: Option<JoinHandle<Result<()>>>,
@@ -406,6 +472,12 @@ impl RunningApp {
     /// which its memtables are charged to (see [`Config::state_memory`]).
     pub fn state_memory(&self) -> u64 {
         self.state.as_ref().map_or(0, |s| s.memory_usage())
+    }
+
+    /// The address the HTTP server listens on, when [`Config::http`] is set
+    /// (with port 0, the port it was given).
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(HttpServer::addr)
     }
 
     /// Records processed so far, by all tasks.

@@ -18,7 +18,10 @@
 //! Exactly-once (Kafka transactions, transaction markers in the embedded
 //! log) is a second implementation of [`Committer`].
 
+use super::counters::Counters;
 use super::task::{CommitView, Task};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use crate::error::{Error, Result};
 use crate::group::Member;
 use crate::log::Log;
@@ -33,12 +36,35 @@ pub(crate) trait Committer: Send + Sync {
     fn commit(&self, tasks: &mut Vec<Task>, log: &dyn Log, member: &dyn Member) -> Result<()>;
 }
 
-/// The at-least-once commit; see the module docs.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct AtLeastOnce;
+/// The at-least-once commit; see the module docs. Counts the commits that
+/// had positions to commit, and times them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AtLeastOnce {
+    pub(crate) counters: Arc<Counters>,
+}
 
 impl Committer for AtLeastOnce {
     fn commit(&self, tasks: &mut Vec<Task>, log: &dyn Log, member: &dyn Member) -> Result<()> {
+        let started = std::time::Instant::now();
+        let committed = self.commit_positions(tasks, log, member)?;
+        if committed {
+            self.counters.commits.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+}
+
+impl AtLeastOnce {
+    /// The commit; false if there were no positions to commit.
+    fn commit_positions(
+        &self,
+        tasks: &mut Vec<Task>,
+        log: &dyn Log,
+        member: &dyn Member,
+    ) -> Result<bool> {
         let mut positions = Vec::new();
         for t in tasks.iter_mut() {
             let mut view = t.commit_view();
@@ -52,7 +78,7 @@ impl Committer for AtLeastOnce {
             positions.extend(t.mark_committed());
         }
         if positions.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         match member.commit(&positions) {
             Err(Error::Fenced { partitions, .. }) => {
@@ -71,12 +97,12 @@ impl Committer for AtLeastOnce {
                 if !positions.is_empty() {
                     member.commit(&positions)?;
                 }
-                Ok(())
+                Ok(true)
             }
             other => {
                 other?;
                 tracing::debug!(partitions = positions.len(), "committed positions");
-                Ok(())
+                Ok(true)
             }
         }
     }

@@ -1,7 +1,9 @@
 //! Per-task counters (the [`Stats`] of each task), kept by the application for every task it has run,
 //! so that they survive the task's closing (a revocation, a rebalance).
 
+use crate::log::TopicPartition;
 use crate::task_id::TaskId;
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,11 +17,46 @@ pub(crate) struct TaskCounters {
     pub(crate) dead_lettered: AtomicU64,
     /// Changelog records applied to restore the task's state.
     pub(crate) restored: AtomicU64,
+    /// Changelog records (offsets) still to restore.
+    pub(crate) restore_remaining: AtomicU64,
     /// Records dropped as late, per operator.
     late: Mutex<BTreeMap<String, u64>>,
+    /// Records written, per output topic (watermark announcements not counted).
+    out: Mutex<BTreeMap<String, u64>>,
+    /// The input partitions while the task is open on this instance; empty
+    /// once it closed.
+    inputs: Mutex<Vec<TopicPartition>>,
 }
 
 impl TaskCounters {
+    /// Adds `n` records written to `topic`.
+    pub(crate) fn add_out(&self, topic: &str, n: u64) {
+        if n > 0 {
+            let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+            match out.get_mut(topic) {
+                Some(c) => *c += n,
+                None => {
+                    out.insert(topic.to_owned(), n);
+                }
+            }
+        }
+    }
+
+    /// Records written so far, per output topic.
+    pub(crate) fn records_out(&self) -> BTreeMap<String, u64> {
+        self.out.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Sets the input partitions of the open task (none once closed).
+    pub(crate) fn set_inputs(&self, inputs: Vec<TopicPartition>) {
+        *self.inputs.lock().unwrap_or_else(PoisonError::into_inner) = inputs;
+    }
+
+    /// The input partitions of the task if it is open.
+    pub(crate) fn inputs(&self) -> Vec<TopicPartition> {
+        self.inputs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Adds `n` late records dropped by `operator`.
     pub(crate) fn add_late(&self, operator: &str, n: u64) {
         if n > 0 {
@@ -33,13 +70,43 @@ impl TaskCounters {
     }
 }
 
-/// The counters of every task the application has run.
-#[derive(Debug, Default)]
+/// The counters of every task the application has run, and of its commits
+/// and rebalances.
+#[derive(Debug)]
 pub(crate) struct Counters {
     tasks: Mutex<BTreeMap<TaskId, Arc<TaskCounters>>>,
+    /// Commits of the workers that had positions to commit.
+    pub(crate) commits: AtomicU64,
+    /// How long those commits took, in seconds.
+    pub(crate) commit_seconds: Histogram,
+    /// Assignments and revocations the group handed this instance.
+    pub(crate) rebalances: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            tasks: Mutex::default(),
+            commits: AtomicU64::new(0),
+            commit_seconds: Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 16),
+            ),
+            rebalances: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Counters {
+    /// Every task's counters, as they are now.
+    pub(crate) fn tasks(&self) -> Vec<(TaskId, Arc<TaskCounters>)> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, c)| (*id, Arc::clone(c)))
+            .collect()
+    }
+
     /// Task `id`'s counters (created at zero the first time).
     pub(crate) fn of(&self, id: TaskId) -> Arc<TaskCounters> {
         Arc::clone(

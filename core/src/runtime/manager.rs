@@ -113,6 +113,11 @@ impl Manager {
                     GroupEvent::Lost(_) => "partitions lost",
                 }
             );
+            self.factory
+                .env
+                .counters
+                .rebalances
+                .fetch_add(1, Ordering::Relaxed);
             match &event {
                 GroupEvent::Assigned(tps) => self.assigned(tps)?,
                 GroupEvent::Revoked(tps) => self.removed(tps, true)?,

@@ -29,7 +29,7 @@ mod alignment;
 mod app;
 pub(crate) mod commit;
 mod config;
-mod counters;
+pub(crate) mod counters;
 mod factory;
 mod manager;
 mod panics;
@@ -38,6 +38,7 @@ mod reset;
 mod shutdown;
 pub(crate) mod task;
 mod task_env;
+pub(crate) mod view;
 pub mod watermarks;
 pub(crate) mod worker;
 

@@ -140,6 +140,7 @@ impl Task {
             let tp = TopicPartition::new(s.topic.clone(), id.partition);
             sourced.push((tp, s.node, source));
         }
+        counters.set_inputs(sourced.iter().map(|(tp, _, _)| tp.clone()).collect());
         let stores = std::mem::take(&mut init.stores.stores);
         let mut recovered: Option<Positions> = None;
         let mut recovered_clock = None;
@@ -150,10 +151,11 @@ impl Task {
                 (&settings.app, id, &env.writer),
                 &stores,
                 settings.restore_memory,
+                restore::Progress {
+                    restored: &counters.restored,
+                    remaining: &counters.restore_remaining,
+                },
             )?;
-            counters
-                .restored
-                .fetch_add(prepared.restored, std::sync::atomic::Ordering::Relaxed);
             recovered = prepared.positions;
             recovered_clock = prepared.clock;
         }
@@ -530,6 +532,7 @@ impl Task {
     /// reports late records not reported yet, and stops holding its
     /// siblings back. Its state stays on disk with its checkpoint.
     pub(crate) fn close(mut self) {
+        self.counters.set_inputs(Vec::new());
         let ooo = self.ctx.clock.out_of_orderness();
         self.ctx.late.report_rest(ooo);
         self.count_late();
@@ -580,22 +583,28 @@ impl Task {
         };
         let ts = self.max_timestamp.max(0);
         for &slot in &self.announce_to {
-            for batch in &mut self.ctx.outputs[slot].batches {
+            let out = &mut self.ctx.outputs[slot];
+            for batch in &mut out.batches {
                 a.push(batch, ts);
             }
+            out.announcements += 1;
         }
     }
 
     /// Appends buffered outputs to the log.
     fn flush(&mut self, log: &dyn Log) -> Result<()> {
         for out in &mut self.ctx.outputs {
+            let mut records = 0;
             for (p, batch) in out.batches.iter_mut().enumerate() {
                 if !batch.is_empty() {
+                    records += batch.len() - out.announcements;
                     log.send(&out.topic, p as u32, batch)?;
                     batch.clear();
                     out.dirty[p] = true;
                 }
             }
+            out.announcements = 0;
+            self.counters.add_out(&out.topic, records as u64);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! `Arc<Mutex<_>>`; a task is single-threaded, so the lock is never contended.
 
 mod bulk;
+pub(crate) mod json_view;
 pub(crate) mod meta;
 mod query;
 pub(crate) mod restore;

@@ -28,6 +28,7 @@
 //!   says, and the inputs start where the group's positions say.
 
 use super::bulk::BulkChanges;
+use std::sync::atomic::{AtomicU64, Ordering};
 use super::meta::{
     self, Marker, MarkerContents, Positions, checkpoint_key, decode_positions, encode_positions,
     positions_key, writer_id,
@@ -59,8 +60,15 @@ pub(crate) struct Prepared {
     /// The event-time clock of the last marker, when the positions came
     /// from the changelog.
     pub(crate) clock: Option<Vec<u8>>,
-    /// Changelog records applied to rebuild state.
-    pub(crate) restored: u64,
+}
+
+/// Where a restore reports its progress as it goes (the task's counters).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Progress<'a> {
+    /// Changelog records applied so far.
+    pub(crate) restored: &'a AtomicU64,
+    /// Changelog records still to apply.
+    pub(crate) remaining: &'a AtomicU64,
 }
 
 /// A progress bar on stderr when it is a terminal.
@@ -91,12 +99,12 @@ pub(crate) fn prepare(
     (app, task, writer): (&str, TaskId, &str),
     stores: &[Registered],
     memory: usize,
+    progress: Progress<'_>,
 ) -> Result<Prepared> {
     let local = backend
         .meta(&positions_key(task))?
         .map(|b| decode_positions(&b))
         .transpose()?;
-    let mut restored = 0;
     // Positions and clock taken from the changelog instead of local state.
     let mut from_changelog: Option<MarkerContents> = None;
     for store in stores {
@@ -113,15 +121,14 @@ pub(crate) fn prepare(
                         "another instance changed this store partition since this one last \
                          had it; applying those changes to the local state"
                     );
-                    let (n, marker) = rebuild(
+                    let marker = rebuild(
                         log,
                         backend.as_ref(),
                         (store, &topic, p),
                         c,
-                        &ckpt_key,
+                        (&ckpt_key, progress),
                         memory,
                     )?;
-                    restored += n;
                     if marker.is_some() {
                         from_changelog = marker;
                     }
@@ -158,15 +165,14 @@ pub(crate) fn prepare(
                     None => {}
                 }
                 backend.drop_partition(store.id, p)?;
-                let (n, marker) = rebuild(
+                let marker = rebuild(
                     log,
                     backend.as_ref(),
                     (store, &topic, p),
                     start,
-                    &ckpt_key,
+                    (&ckpt_key, progress),
                     memory,
                 )?;
-                restored += n;
                 if local.is_none() && from_changelog.is_none() {
                     from_changelog = marker;
                 }
@@ -183,12 +189,10 @@ pub(crate) fn prepare(
         Some((positions, clock)) => Prepared {
             positions: Some(positions),
             clock,
-            restored,
         },
         None => Prepared {
             positions: local,
             clock: None,
-            restored,
         },
     })
 }
@@ -267,17 +271,20 @@ fn repair(
 }
 
 /// Applies a changelog partition from `start` on to a store partition
-/// (empty, or holding the state at `start`). Returns the records applied
-/// and the contents of the last marker.
+/// (empty, or holding the state at `start`), reporting to `progress`.
+/// Returns the contents of the last marker.
 fn rebuild(
     log: &dyn Log,
     backend: &dyn StateBackend,
     (store, topic, p): (&Registered, &str, u32),
     start: u64,
-    ckpt_key: &str,
+    (ckpt_key, progress): (&str, Progress<'_>),
     memory: usize,
-) -> Result<(u64, Option<MarkerContents>)> {
+) -> Result<Option<MarkerContents>> {
     let (_, end) = log.offsets(topic, p)?;
+    progress
+        .remaining
+        .fetch_add(end.saturating_sub(start), Ordering::Relaxed);
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut marker = None;
@@ -291,6 +298,7 @@ fn rebuild(
     }
     let bar = progress_bar(end - start, &format!("restore {}/{p}", store.name));
     while pos < end {
+        let before = pos;
         records.clear();
         log.fetch(topic, p, pos, RESTORE_FETCH, &mut records)?;
         let Some(last) = records.last() else { break };
@@ -311,6 +319,8 @@ fn rebuild(
             }
         }
         applied += records.len() as u64;
+        progress.restored.fetch_add(records.len() as u64, Ordering::Relaxed);
+        progress.remaining.fetch_sub(pos - before, Ordering::Relaxed);
         if let Some(b) = &bar {
             b.set_position(pos - start);
         }
@@ -321,6 +331,9 @@ fn rebuild(
                 "restoring: {:.0} records/s", rate);
         }
     }
+    progress
+        .remaining
+        .fetch_sub(end.saturating_sub(pos), Ordering::Relaxed);
     changes.load_into(backend, store.id, p)?;
     // The checkpoint is committed once every entry is in.
     let mut batch = StateBatch::new();
@@ -334,5 +347,5 @@ fn rebuild(
         tracing::info!(store = %store.name, partition = p, records = applied,
             "restored from changelog in {secs:.2}s ({:.0} records/s)", applied as f64 / secs.max(1e-9));
     }
-    Ok((applied, marker))
+    Ok(marker)
 }

@@ -66,7 +66,7 @@ impl Inner {
                 // Commit as the runtime would, so that state and changelogs
                 // are exercised too.
                 use crate::runtime::commit::{AtLeastOnce, Committer};
-                return AtLeastOnce.commit(
+                return AtLeastOnce::default().commit(
                     &mut self.tasks,
                     self.log.as_ref(),
                     self.member.as_ref(),

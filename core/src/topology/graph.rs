@@ -77,6 +77,23 @@ enum Partitioning {
 pub(crate) struct StoreDef {
     pub(crate) name: String,
     pub(crate) node: usize,
+    pub(crate) layout: StoreLayout,
+}
+
+/// How a store's entries are laid out, for reading them from outside the
+/// operator that owns it (the HTTP state API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreLayout {
+    /// One value per key.
+    KeyValue,
+    /// Time windows of size `size` ms: `(key, bucket)` to the open
+    /// windows of the key whose start falls in the bucket.
+    TimeWindows { size: i64 },
+    /// A key to its sessions.
+    Sessions,
+    /// An operator's own bookkeeping (sliding windows, join buffers,
+    /// suppression), not meant to be read from outside.
+    Internal,
 }
 
 /// A join, whose inputs must be co-partitioned.

@@ -8,7 +8,7 @@
 //! checks the partition counts of joined inputs and explains a mismatch.
 //! A [`GlobalTable`] needs none of this: every task sees all of it.
 
-use super::graph::{JoinDef, StoreDef};
+use super::graph::{JoinDef, StoreDef, StoreLayout};
 use super::table::{StoreKey, Table};
 use super::{Stream, TopologyBuilder, lock};
 use crate::codec::{Codec, RkyvData};
@@ -191,6 +191,7 @@ impl<K: StoreKey, V: Data + RkyvData> Stream<K, V> {
             g.stores.push(StoreDef {
                 name: store,
                 node: out.node,
+                layout: StoreLayout::Internal,
             });
         }
         g.joins.push(JoinDef {

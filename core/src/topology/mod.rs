@@ -20,7 +20,7 @@ mod suppress;
 mod table;
 mod window;
 
-pub use describe::TopologyDescription;
+pub use describe::{NodeDescription, TopologyDescription};
 pub use global::GlobalTable;
 pub(crate) use graph::GlobalLoader;
 pub use join::JoinWindows;
@@ -233,6 +233,15 @@ impl Topology {
             .map(|s| self.sub_of_node[s.node])
             .max()
             .map_or(0, |m| m + 1)
+    }
+
+    /// How the store `name` lays its entries out, if the topology has it.
+    pub(crate) fn store_layout(&self, name: &str) -> Option<graph::StoreLayout> {
+        lock(&self.graph)
+            .stores
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.layout)
     }
 
     /// Every node's name (as `describe()` shows it), by node index.

@@ -1,7 +1,7 @@
 //! The processor API: a user-written operator with named stores, record
 //! metadata and timers, for what the DSL does not express.
 
-use super::graph::StoreDef;
+use super::graph::{StoreDef, StoreLayout};
 use super::table::StoreKey;
 use super::{Stream, lock};
 use crate::codec::RkyvData;
@@ -342,6 +342,7 @@ impl<K: Data, V: Data> Stream<K, V> {
             g.stores.push(StoreDef {
                 name: (*s).to_owned(),
                 node: out.node,
+                layout: StoreLayout::KeyValue,
             });
         }
         drop(g);

@@ -13,6 +13,7 @@
 //! [`RunningApp::drain`]: crate::RunningApp::drain
 
 use super::table::{StoreKey, Table};
+use super::graph::StoreLayout;
 use super::window::timed_node;
 use super::{Windowed, lock};
 use crate::codec::RkyvData;
@@ -31,7 +32,7 @@ fn suppress<K: StoreKey, V: Data + RkyvData>(
     let out = timed_node(
         table.change_stream(),
         "suppress",
-        store,
+        (store, StoreLayout::Internal),
         move |init, next| Ok(Suppress::new(init.kv_store(&name)?, until, next)),
     );
     Table::derived(out)

@@ -1,6 +1,6 @@
 //! Grouped streams, aggregations and tables.
 
-use super::graph::StoreDef;
+use super::graph::{StoreDef, StoreLayout};
 use super::{Stream, TopologyBuilder, lock};
 use crate::codec::{Codec, Optional, RkyvData};
 use crate::operators::Data;
@@ -90,6 +90,7 @@ fn fold<K: StoreKey, V: Data, A: Data + RkyvData>(
     g.stores.push(StoreDef {
         name: store.to_owned(),
         node: changes.node,
+        layout: StoreLayout::KeyValue,
     });
     drop(g);
     Table::new(changes, store)

@@ -14,7 +14,7 @@
 //! `end` is the time of its last record (inclusive). With the default
 //! out-of-orderness of zero, the watermark is Kafka's stream time.
 
-use super::graph::StoreDef;
+use super::graph::{StoreDef, StoreLayout};
 use super::table::{StoreKey, Table};
 use super::{GroupedStream, Stream, lock};
 use crate::codec::RkyvData;
@@ -209,7 +209,8 @@ mod build {
                 grace: self.grace,
             };
             let name = store.to_owned();
-            add_node(stream, kind, store, self.grace, move |init, next| {
+            let layout = StoreLayout::TimeWindows { size: self.size };
+            add_node(stream, kind, (store, layout), self.grace, move |init, next| {
                 let late = late_processor(&late, init, &name)?;
                 let store = init.kv_store(&name)?;
                 Ok(TimeAggregate::new(
@@ -239,7 +240,7 @@ mod build {
             late: LateCell<K, V>,
         ) -> Table<Windowed<K>, A> {
             let (name, w) = (store.to_owned(), *self);
-            add_node(stream, kind, store, 1 + w.grace, move |init, next| {
+            add_node(stream, kind, (store, StoreLayout::Internal), 1 + w.grace, move |init, next| {
                 let late = late_processor(&late, init, &name)?;
                 let store = init.kv_store(&name)?;
                 Ok(SlidingAggregate::new(
@@ -406,7 +407,7 @@ impl<K: StoreKey, V: Data> GroupedStream<K, V> {
 pub(super) fn timed_node<K: Data, V: Data, K2: Data, V2: Data, T>(
     stream: &Stream<K, V>,
     kind: &'static str,
-    store: &str,
+    (store, layout): (&str, StoreLayout),
     make: impl Fn(&mut TaskInit<'_>, Box<dyn Processor<K2, V2>>) -> crate::Result<T>
     + Send
     + Sync
@@ -423,6 +424,7 @@ where
     lock(&stream.graph).stores.push(StoreDef {
         name: store.to_owned(),
         node: out.node,
+        layout,
     });
     out
 }
@@ -432,7 +434,7 @@ where
 fn add_node<K: StoreKey, V: Data, A: Data + RkyvData, T>(
     stream: &Stream<K, V>,
     kind: &'static str,
-    store: &str,
+    (store, layout): (&str, StoreLayout),
     closes_after: i64,
     make: impl Fn(&mut TaskInit<'_>, Box<dyn Processor<Windowed<K>, Option<A>>>) -> crate::Result<T>
     + Send
@@ -442,7 +444,7 @@ fn add_node<K: StoreKey, V: Data, A: Data + RkyvData, T>(
 where
     T: TimedOp<K, V> + 'static,
 {
-    let changes = timed_node(stream, kind, store, make);
+    let changes = timed_node(stream, kind, (store, layout), make);
     lock(&stream.graph)
         .window_closes
         .insert(changes.node, closes_after);
@@ -596,7 +598,7 @@ impl<K: StoreKey, V: Data> SessionWindowedStream<K, V> {
         add_node(
             &self.stream,
             kind,
-            store,
+            (store, StoreLayout::Sessions),
             closes_after,
             move |init, next| {
                 let late = late_processor(&late, init, &name)?;
