@@ -8,16 +8,18 @@
 //! continues from its committed positions.
 //!
 //! ```text
-//! scripts/demo.sh [--records N --dir DIR]      # = cargo run -p tributary-examples --example demo
+//! scripts/demo.sh [--records N] [--data-dir DIR] [--http 127.0.0.1:8080] [--threads N] ...
+//!                                             # = cargo run -p tributary-examples --example demo
 //! ```
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary::Batch;
 use tributary::codec::{Json, Utf8};
 use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
+use tributary::settings::{Flags, Settings};
 use tributary::{App, Config, Topology};
 
 /// A page view as producers write it (JSON).
@@ -105,13 +107,12 @@ fn count(log: &dyn Log, topic: &str) -> Result<u64> {
     (0..n).map(|p| Ok(log.offsets(topic, p)?.1)).sum()
 }
 
-fn run_once(dir: &std::path::Path) -> Result<(tributary::runtime::Stats, Duration)> {
+fn run_once(
+    dir: &std::path::Path,
+    config: &Config,
+) -> Result<(tributary::runtime::Stats, Duration)> {
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir)?);
-    let config = Config {
-        threads: 2,
-        ..Config::default()
-    };
-    let app = App::new(topology()?, log, config)?;
+    let app = App::new(topology()?, log, config.clone())?;
     let started = Instant::now();
     let running = app.start()?;
     running.wait_until_caught_up(Duration::from_secs(600))?;
@@ -119,22 +120,32 @@ fn run_once(dir: &std::path::Path) -> Result<(tributary::runtime::Stats, Duratio
     Ok((stats, started.elapsed()))
 }
 
+/// The demo's flags: its own, and every application's standard ones.
+#[derive(Debug, clap::Parser)]
+#[command(about = "Tributary's demo: page views in, purchases and browsing per item out")]
+struct Args {
+    /// Page views to produce.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    #[command(flatten)]
+    settings: Flags,
+}
+
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
-        .init();
-    let mut args = std::env::args().skip(1);
-    let mut records = 1_000_000u64;
-    let mut dir = std::env::temp_dir().join(format!("tributary-demo-{}", std::process::id()));
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--records" => records = args.next().context("--records needs a number")?.parse()?,
-            "--dir" => dir = args.next().context("--dir needs a path")?.into(),
-            other => anyhow::bail!("unknown argument '{other}' (use --records N, --dir DIR)"),
-        }
+    let args = <Args as clap::Parser>::parse();
+    let mut settings = Settings::from_flags(&args.settings, std::env::vars())?;
+    settings.init_logging_at("error");
+    let records = args.records;
+    // A fresh directory per run unless one is given.
+    let given =
+        args.settings.data_dir.is_some() || std::env::var_os("TRIBUTARY_DATA_DIR").is_some();
+    if !given {
+        settings.data_dir =
+            std::env::temp_dir().join(format!("tributary-demo-{}", std::process::id()));
+        settings.config.state_dir = settings.data_dir.join("state");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = settings.log_dir();
+    let _ = std::fs::remove_dir_all(&settings.data_dir);
     println!("Tributary demo: embedded log in {}", dir.display());
     {
         let log = EmbeddedLog::open(&dir)?;
@@ -150,7 +161,7 @@ fn main() -> Result<()> {
     }
     println!("\n{}", topology()?.describe());
 
-    let (stats, took) = run_once(&dir)?;
+    let (stats, took) = run_once(&dir, &settings.config)?;
     let rate = stats.records_in as f64 / took.as_secs_f64();
     println!(
         "processed {} records in {took:.2?} ({:.0} records/s through both sub-topologies, 2 worker threads)",
@@ -184,11 +195,13 @@ fn main() -> Result<()> {
     );
 
     drop(log);
-    let (again, _) = run_once(&dir)?;
+    let (again, _) = run_once(&dir, &settings.config)?;
     println!(
         "\nrestarted: {} records to process (it continues from its committed positions)",
         again.records_in
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if !given {
+        let _ = std::fs::remove_dir_all(&settings.data_dir);
+    }
     Ok(())
 }

@@ -46,6 +46,39 @@ pub(crate) enum Command {
     /// Check the log's segments for damage, and set damaged ranges aside.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Draw an application's topology (the diagram of its status page) as
+    /// Mermaid, Graphviz DOT or text.
+    Topology(TopologyArgs),
+}
+
+/// `tributary topology`.
+#[derive(Debug, Args)]
+pub(crate) struct TopologyArgs {
+    /// A topology description as JSON: saved from a running application's
+    /// `GET /topology`, or the `topology.json` a stateful application
+    /// writes in its state directory (the default, with --app).
+    #[arg(long, conflicts_with = "app")]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// The application whose `<state-dir>/<app>/topology.json` to read.
+    #[arg(long)]
+    pub(crate) app: Option<String>,
+    /// The applications' state directory.
+    #[arg(long, default_value = "tributary-data/state")]
+    pub(crate) state_dir: std::path::PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
+    pub(crate) format: DiagramFormat,
+}
+
+/// How `tributary topology` draws.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DiagramFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+    /// The text of `Topology::describe()`.
+    Text,
 }
 
 #[derive(Debug, Subcommand)]

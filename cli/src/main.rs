@@ -10,6 +10,7 @@ mod position;
 mod produce;
 mod state;
 mod topics;
+mod topology;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -38,8 +39,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: cli::Cli) -> anyhow::Result<()> {
-    if let cli::Command::State(cmd) = args.command {
-        return state::run(cmd);
+    match args.command {
+        cli::Command::State(cmd) => return state::run(cmd),
+        cli::Command::Topology(cmd) => return topology::run(&cmd),
+        _ => {}
     }
     let (log, embedded) = open_backend(&args)?;
     match args.command {
@@ -53,7 +56,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
                 "`tributary log` checks the embedded log's files; a Kafka cluster checks its own"
             ),
         },
-        cli::Command::State(_) => unreachable!("handled above"),
+        cli::Command::State(_) | cli::Command::Topology(_) => unreachable!("handled above"),
     }
 }
 

@@ -396,3 +396,76 @@ fn log_verify_reports_damage_and_quarantine_sets_it_aside() {
     assert!(ok(d, &["topics", "describe", "t"], None).contains("quarantined: records "));
     assert_eq!(lines(&ok(d, &["consume", "t"], None)).len(), 200);
 }
+
+/// `tributary topology` draws what a stateful application wrote in its
+/// state directory when it started: the same nodes and edges as
+/// `describe()`, as text, Mermaid and DOT.
+#[test]
+fn topology_is_drawn_offline_from_what_the_application_wrote() {
+    use std::sync::Arc;
+    use tributary::codec::{Json, Utf8};
+    use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(EmbeddedLog::open(dir.path().join("log")).unwrap());
+    log.create_topic("clicks", &TopicConfig::new(2)).unwrap();
+    log.create_topic("counts", &TopicConfig::new(2)).unwrap();
+    let topology = || {
+        let mut b = tributary::Topology::builder("clicks-app");
+        b.stream::<String, String>("clicks", Utf8, Utf8)
+            .filter(|_, page| !page.is_empty())
+            .group_by("by-page", |_, page| page.clone())
+            .count("per-page")
+            .to("counts", Utf8, Json);
+        b.build().unwrap()
+    };
+    let state_dir = dir.path().join("state");
+    let config = tributary::Config {
+        state_dir: state_dir.clone(),
+        ..tributary::Config::default()
+    };
+    drop(tributary::App::new(topology(), log as Arc<dyn Log>, config).unwrap());
+    let description = topology().describe();
+    let args = |format: &'static str| {
+        vec![
+            "topology",
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+            "--app",
+            "clicks-app",
+            "--format",
+            format,
+        ]
+    };
+    let text = run_ok(&[], &args("text"), "");
+    assert_eq!(text, description.to_string());
+    let mermaid = run_ok(&[], &args("mermaid"), "");
+    assert_eq!(mermaid, description.to_mermaid());
+    assert!(mermaid.starts_with("flowchart TD\n"));
+    let edges: usize = description.nodes.iter().map(|n| n.children.len()).sum();
+    assert_eq!(mermaid.matches(" --> ").count(), edges);
+    for n in &description.nodes {
+        assert!(
+            mermaid.contains(&format!("[\"{}<br/>{}\"]", n.name, n.kind)),
+            "{}",
+            n.name
+        );
+    }
+    assert!(mermaid.contains("[(\"per-page\")]"), "the store is drawn");
+    let dot = run_ok(&[], &args("dot"), "");
+    assert_eq!(dot, description.to_dot());
+    for n in &description.nodes {
+        assert!(
+            dot.contains(&format!("\"{}\" [label=", n.name)),
+            "{}",
+            n.name
+        );
+    }
+    // No description there: a clear error.
+    let out = run(
+        &[],
+        &["topology", "--state-dir", "/nonexistent", "--app", "x"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GET /topology"));
+}

@@ -35,7 +35,9 @@ fn topology() -> Topology {
     by_item.group_by_key().count("per-item");
     by_item
         .group_by_key()
-        .windowed_by(TimeWindows::tumbling(Duration::from_secs(2)).grace(Duration::from_secs(86_400)))
+        .windowed_by(
+            TimeWindows::tumbling(Duration::from_secs(2)).grace(Duration::from_secs(86_400)),
+        )
         .count("per-item-window");
     orders
         .map_values(|o| o.qty)
@@ -73,7 +75,12 @@ fn produce(log: &EmbeddedLog, orders: &[(String, Order)], malformed: usize) {
     let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
     for (user, o) in orders {
         let p = tributary::partition_for_key(user.as_bytes(), PARTITIONS) as usize;
-        batches[p].push(0, Some(user.as_bytes()), Some(&serde_json::to_vec(o).unwrap()), &[]);
+        batches[p].push(
+            0,
+            Some(user.as_bytes()),
+            Some(&serde_json::to_vec(o).unwrap()),
+            &[],
+        );
     }
     for i in 0..malformed {
         batches[i % PARTITIONS as usize].push(0, Some(b"bad"), Some(b"{not json"), &[]);
@@ -119,7 +126,10 @@ fn get(url: &str) -> (u16, String) {
 
 fn get_json(url: &str) -> (u16, serde_json::Value) {
     let (status, body) = get(url);
-    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")),
+    )
 }
 
 /// One sample of a scrape: name, labels, value.
@@ -128,7 +138,10 @@ type Sample = (String, BTreeMap<String, String>, f64);
 fn scrape(base: &str) -> Vec<Sample> {
     let (status, text) = get(&format!("{base}/metrics"));
     assert_eq!(status, 200, "{text}");
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|line| {
@@ -155,7 +168,10 @@ fn sum(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|(n, labels, _)| {
-            n == name && with.iter().all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+            n == name
+                && with
+                    .iter()
+                    .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
         })
         .map(|(_, _, v)| v)
         .sum()
@@ -179,25 +195,42 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
 
     let running = start(&log, config(dir.path(), Duration::from_millis(100)));
     let base = format!("http://{}", running.http_addr().unwrap());
-    running.wait_until_caught_up(Duration::from_secs(120)).unwrap();
+    running
+        .wait_until_caught_up(Duration::from_secs(120))
+        .unwrap();
     wait_for("the lag to reach 0", || {
         let m = scrape(&base);
         sum(&m, "tributary_consumer_lag_records", &[("topic", "orders")]) == 0.0
-            && m.iter().any(|(n, _, _)| n == "tributary_consumer_lag_records")
+            && m.iter()
+                .any(|(n, _, _)| n == "tributary_consumer_lag_records")
     });
     let m = scrape(&base);
     let app = [("app", "shop-http")];
     assert_eq!(
-        sum(&m, "tributary_records_in_total", &[app[0], ("subtopology", "0")]),
+        sum(
+            &m,
+            "tributary_records_in_total",
+            &[app[0], ("subtopology", "0")]
+        ),
         (input.len() + malformed) as f64,
         "every record read from 'orders', the malformed ones included"
     );
-    assert_eq!(sum(&m, "tributary_records_out_total", &[("topic", "kept")]), kept);
     assert_eq!(
-        sum(&m, "tributary_records_out_total", &[("topic", "shop-http-dlq")]),
+        sum(&m, "tributary_records_out_total", &[("topic", "kept")]),
+        kept
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "tributary_records_out_total",
+            &[("topic", "shop-http-dlq")]
+        ),
         malformed as f64
     );
-    assert_eq!(sum(&m, "tributary_dead_lettered_records_total", &app), malformed as f64);
+    assert_eq!(
+        sum(&m, "tributary_dead_lettered_records_total", &app),
+        malformed as f64
+    );
     // Every internal topic's records were read by the sub-topology after it.
     let internal_out: f64 = m
         .iter()
@@ -215,7 +248,11 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
         .map(|(_, _, v)| v)
         .sum();
     assert_eq!(internal_out, internal_in);
-    assert_eq!(internal_out, 2.0 * kept, "two repartitions (by item, by quantity) of every kept order");
+    assert_eq!(
+        internal_out,
+        2.0 * kept,
+        "two repartitions (by item, by quantity) of every kept order"
+    );
     // One lag sample per input partition of every task.
     let lag_samples = m
         .iter()
@@ -224,11 +261,18 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
     assert_eq!(lag_samples, PARTITIONS as usize);
     assert!(sum(&m, "tributary_commits_total", &app) >= 1.0);
     assert!(sum(&m, "tributary_commit_latency_seconds_count", &app) >= 1.0);
-    assert_eq!(sum(&m, "tributary_rebalances_total", &app), 1.0, "one assignment");
+    assert_eq!(
+        sum(&m, "tributary_rebalances_total", &app),
+        1.0,
+        "one assignment"
+    );
     assert!(sum(&m, "tributary_state_memory_bytes", &app) > 0.0);
     assert_eq!(sum(&m, "tributary_tasks_restoring", &app), 0.0);
     assert_eq!(sum(&m, "tributary_log_quarantined_records", &app), 0.0);
-    assert!(m.iter().any(|(n, l, _)| n == "tributary_store_size_bytes" && l["store"] == "per-item"));
+    assert!(
+        m.iter()
+            .any(|(n, l, _)| n == "tributary_store_size_bytes" && l["store"] == "per-item")
+    );
 
     // Health.
     let (status, live) = get_json(&format!("{base}/health/live"));
@@ -244,7 +288,9 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
         *per_item.entry(o.item.clone()).or_default() += 1;
         *per_qty.entry(o.qty).or_default() += 1;
         let t = 1_800_000_000_000 + i64::from(o.qty) * 1_000;
-        *per_window.entry((o.item.clone(), t - t % 2_000)).or_default() += 1;
+        *per_window
+            .entry((o.item.clone(), t - t % 2_000))
+            .or_default() += 1;
     }
     for (item, n) in &per_item {
         let (status, v) = get_json(&format!("{base}/stores/per-item/{item}"));
@@ -261,7 +307,13 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| (w["start"].as_i64().unwrap(), w["end"].as_i64().unwrap(), w["value"].as_u64().unwrap()))
+        .map(|w| {
+            (
+                w["start"].as_i64().unwrap(),
+                w["end"].as_i64().unwrap(),
+                w["value"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let expected: Vec<(i64, i64, u64)> = per_window
         .iter()
@@ -277,7 +329,10 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
         let (status, page) = get_json(&url);
         assert_eq!(status, 200, "{page}");
         for e in page["entries"].as_array().unwrap() {
-            seen.push((e["key"].as_str().unwrap().to_owned(), e["value"].as_u64().unwrap()));
+            seen.push((
+                e["key"].as_str().unwrap().to_owned(),
+                e["value"].as_u64().unwrap(),
+            ));
         }
         match page["next"].as_str() {
             Some(next) => url = format!("{base}/stores/per-item?limit=3&after={next}"),
@@ -286,7 +341,12 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
     }
     assert_eq!(seen, per_item.clone().into_iter().collect::<Vec<_>>());
     let (_, page) = get_json(&format!("{base}/stores/per-qty?from=2&to=4"));
-    let keys: Vec<u64> = page["entries"].as_array().unwrap().iter().map(|e| e["key"].as_u64().unwrap()).collect();
+    let keys: Vec<u64> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_u64().unwrap())
+        .collect();
     assert_eq!(keys, vec![2, 3]);
     let (_, page) = get_json(&format!("{base}/stores/per-item?prefix=item-1"));
     assert_eq!(page["entries"].as_array().unwrap().len(), 1);
@@ -294,13 +354,31 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
     // The documented errors.
     let (status, e) = get_json(&format!("{base}/stores/nothing/x"));
     assert_eq!(status, 404);
-    assert!(e["error"].as_str().unwrap().contains("no store named 'nothing'"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("no store named 'nothing'"),
+        "{e}"
+    );
     let (status, e) = get_json(&format!("{base}/stores/per-qty/lots"));
     assert_eq!(status, 400);
-    assert!(e["error"].as_str().unwrap().contains("key 'lots' is not a u32"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("key 'lots' is not a u32"),
+        "{e}"
+    );
     let (status, e) = get_json(&format!("{base}/stores/per-qty/999"));
     assert_eq!(status, 404);
-    assert!(e["error"].as_str().unwrap().contains("no entry for key '999'"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("no entry for key '999'"),
+        "{e}"
+    );
     let (status, _) = get_json(&format!("{base}/stores/per-qty?limit=0"));
     assert_eq!(status, 400);
     let (status, _) = get_json(&format!("{base}/stores/per-qty?colour=red"));
@@ -314,12 +392,22 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
     assert_eq!(status, 200);
     assert!(page.contains("<svg"), "the diagram is drawn");
     for n in &description.nodes {
-        assert!(page.contains(&format!(">{}</tspan>", n.name)), "node {} is drawn", n.name);
+        assert!(
+            page.contains(&format!(">{}</tspan>", n.name)),
+            "node {} is drawn",
+            n.name
+        );
     }
     let (status, s) = get_json(&format!("{base}/status"));
     assert_eq!(status, 200);
-    assert_eq!(s["nodes"].as_object().unwrap().len(), description.nodes.len());
-    assert_eq!(s["records_in"].as_u64(), Some((input.len() + malformed) as u64 + 2 * kept as u64));
+    assert_eq!(
+        s["nodes"].as_object().unwrap().len(),
+        description.nodes.len()
+    );
+    assert_eq!(
+        s["records_in"].as_u64(),
+        Some((input.len() + malformed) as u64 + 2 * kept as u64)
+    );
     running.shutdown().unwrap();
 
     // A restart with its state lost restores every changelog record, and
@@ -328,15 +416,22 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
     let mut changelog = 0;
     for store in ["per-item", "per-item-window", "per-qty"] {
         for p in 0..PARTITIONS {
-            let (start, end) = log.offsets(&format!("shop-http-{store}-changelog"), p).unwrap();
+            let (start, end) = log
+                .offsets(&format!("shop-http-{store}-changelog"), p)
+                .unwrap();
             changelog += end - start;
         }
     }
     let running = start(&log, config(dir.path(), Duration::from_millis(100)));
     let base = format!("http://{}", running.http_addr().unwrap());
-    running.wait_until_restored(Duration::from_secs(60)).unwrap();
+    running
+        .wait_until_restored(Duration::from_secs(60))
+        .unwrap();
     let m = scrape(&base);
-    assert_eq!(sum(&m, "tributary_restored_records_total", &app), changelog as f64);
+    assert_eq!(
+        sum(&m, "tributary_restored_records_total", &app),
+        changelog as f64
+    );
     assert_eq!(sum(&m, "tributary_restore_remaining_records", &app), 0.0);
     let (_, v) = get_json(&format!("{base}/stores/per-item/item-3"));
     assert_eq!(v["value"].as_u64(), per_item.get("item-3").copied());
@@ -350,14 +445,27 @@ fn lag_is_what_the_group_has_not_committed() {
     // No commit for an hour: the group's positions stay where they were.
     let running = start(&log, config(dir.path(), Duration::from_secs(3_600)));
     let base = format!("http://{}", running.http_addr().unwrap());
-    running.wait_until_caught_up(Duration::from_secs(60)).unwrap();
+    running
+        .wait_until_caught_up(Duration::from_secs(60))
+        .unwrap();
     let m = scrape(&base);
-    assert_eq!(sum(&m, "tributary_consumer_lag_records", &[("topic", "orders")]), 500.0);
-    assert_eq!(sum(&m, "tributary_records_in_total", &[("subtopology", "0")]), 500.0);
+    assert_eq!(
+        sum(&m, "tributary_consumer_lag_records", &[("topic", "orders")]),
+        500.0
+    );
+    assert_eq!(
+        sum(&m, "tributary_records_in_total", &[("subtopology", "0")]),
+        500.0
+    );
     produce(&log, &orders(250), 0);
-    running.wait_until_caught_up(Duration::from_secs(60)).unwrap();
+    running
+        .wait_until_caught_up(Duration::from_secs(60))
+        .unwrap();
     let m = scrape(&base);
-    assert_eq!(sum(&m, "tributary_consumer_lag_records", &[("topic", "orders")]), 750.0);
+    assert_eq!(
+        sum(&m, "tributary_consumer_lag_records", &[("topic", "orders")]),
+        750.0
+    );
     assert_eq!(sum(&m, "tributary_commits_total", &[]), 0.0);
     running.shutdown().unwrap();
     // The last commit, at shutdown, committed everything.
@@ -376,13 +484,24 @@ fn a_taken_address_is_a_clear_error_at_start() {
     c.http = Some(taken.local_addr().unwrap());
     let app = App::new(topology(), Arc::clone(&log) as Arc<dyn Log>, c).unwrap();
     let e = app.start().unwrap_err().to_string();
-    assert!(e.contains(&format!("serving HTTP on {}", taken.local_addr().unwrap())), "{e}");
+    assert!(
+        e.contains(&format!("serving HTTP on {}", taken.local_addr().unwrap())),
+        "{e}"
+    );
 }
 
 #[test]
 fn serving_an_unknown_or_internal_store_is_refused() {
     let (dir, log) = setup();
-    let app = App::new(topology(), Arc::clone(&log) as Arc<dyn Log>, config(dir.path(), Duration::from_secs(1))).unwrap();
-    let e = app.serve_store::<String, u64>("per-user").unwrap_err().to_string();
+    let app = App::new(
+        topology(),
+        Arc::clone(&log) as Arc<dyn Log>,
+        config(dir.path(), Duration::from_secs(1)),
+    )
+    .unwrap();
+    let e = app
+        .serve_store::<String, u64>("per-user")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no store named 'per-user'"), "{e}");
 }

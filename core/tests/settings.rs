@@ -85,7 +85,11 @@ fn the_environment_overrides_the_file() {
     )
     .unwrap();
     assert_eq!(s.config.threads, 5);
-    assert_eq!(s.config.idle_timeout, Duration::from_secs(2), "the file's other keys stay");
+    assert_eq!(
+        s.config.idle_timeout,
+        Duration::from_secs(2),
+        "the file's other keys stay"
+    );
 }
 
 #[test]
@@ -101,7 +105,10 @@ fn flags_override_the_environment() {
     .unwrap();
     assert_eq!(s.config.threads, 7);
     assert_eq!(s.config.commit_interval, Duration::from_secs(3));
-    assert_eq!(s.config.max_poll_records, 100, "the environment's other keys stay");
+    assert_eq!(
+        s.config.max_poll_records, 100,
+        "the environment's other keys stay"
+    );
 }
 
 #[test]
@@ -157,10 +164,16 @@ fn an_unknown_key_is_named_with_its_origin() {
     assert!(e.contains("threads"), "the known keys are listed: {e}");
 
     let e = error(&[], &[("TRIBUTARY_THREDS", "4")]);
-    assert!(e.contains("unknown setting 'threds' (environment variable TRIBUTARY_THREDS)"), "{e}");
+    assert!(
+        e.contains("unknown setting 'threds' (environment variable TRIBUTARY_THREDS)"),
+        "{e}"
+    );
 
     let e = error(&["--set", "comit_interval=1s"], &[]);
-    assert!(e.contains("unknown setting 'comit_interval' (--set comit_interval)"), "{e}");
+    assert!(
+        e.contains("unknown setting 'comit_interval' (--set comit_interval)"),
+        "{e}"
+    );
 
     let e = error(&["--treads", "4"], &[]);
     assert!(e.contains("--treads"), "{e}");
@@ -186,7 +199,11 @@ fn a_wrong_type_is_named_with_its_origin() {
 #[test]
 fn a_bad_value_is_named_with_its_origin() {
     let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
-        (&["--threads", "0"], &[], "threads: must be at least 1 (--threads)"),
+        (
+            &["--threads", "0"],
+            &[],
+            "threads: must be at least 1 (--threads)",
+        ),
         (
             &[],
             &[("TRIBUTARY_COMMIT_INTERVAL", "soon")],
@@ -212,15 +229,34 @@ fn a_bad_value_is_named_with_its_origin() {
             &[("TRIBUTARY_ON_DECODE_ERROR", "ignore")],
             "on_decode_error: unknown variant: found `ignore`, expected ``dead-letter` or `fail``",
         ),
-        (&["--replay-from", "yesterday"], &[], "replay_from: replay from 'yesterday'"),
-        (&["--until", "tomorrow"], &[], "until: until: 'tomorrow' is neither"),
+        (
+            &["--replay-from", "yesterday"],
+            &[],
+            "replay_from: replay from 'yesterday'",
+        ),
+        (
+            &["--until", "tomorrow"],
+            &[],
+            "until: until: 'tomorrow' is neither",
+        ),
         (&["--http", "localhost"], &[], "http: "),
-        (&["--log-format", "xml"], &[], "log_format: unknown variant: found `xml`"),
-        (&["--set", "threads"], &[], "--set 'threads': expected KEY=VALUE"),
+        (
+            &["--log-format", "xml"],
+            &[],
+            "log_format: unknown variant: found `xml`",
+        ),
+        (
+            &["--set", "threads"],
+            &[],
+            "--set 'threads': expected KEY=VALUE",
+        ),
     ];
     for (args, env, expected) in cases {
         let e = error(args, env);
-        assert!(e.contains(expected), "{args:?} {env:?}: expected '{expected}' in: {e}");
+        assert!(
+            e.contains(expected),
+            "{args:?} {env:?}: expected '{expected}' in: {e}"
+        );
     }
     let e = error(&["--http", "localhost"], &[]);
     assert!(e.contains("(--http)"), "{e}");
@@ -235,9 +271,14 @@ fn several_problems_are_reported_together() {
             ("TRIBUTARY_MAX_POLL_RECORDS", "0"),
         ],
     );
-    assert!(e.contains("threads: must be at least 1 (environment variable TRIBUTARY_THREADS)"), "{e}");
     assert!(
-        e.contains("max_poll_records: must be at least 1 (environment variable TRIBUTARY_MAX_POLL_RECORDS)"),
+        e.contains("threads: must be at least 1 (environment variable TRIBUTARY_THREADS)"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "max_poll_records: must be at least 1 (environment variable TRIBUTARY_MAX_POLL_RECORDS)"
+        ),
         "{e}"
     );
 }
@@ -245,7 +286,10 @@ fn several_problems_are_reported_together() {
 #[test]
 fn a_missing_or_malformed_file_is_an_error_naming_it() {
     let e = error(&["--config", "/nonexistent/app.toml"], &[]);
-    assert!(e.contains("reading the settings file /nonexistent/app.toml"), "{e}");
+    assert!(
+        e.contains("reading the settings file /nonexistent/app.toml"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let f = file(dir.path(), "threads = = 4\n");
     let e = error(&["--config", f.to_str().unwrap()], &[]);

@@ -36,9 +36,15 @@ fn rate(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge
 
 /// The metrics text of `view` now.
 pub(crate) fn render(view: &AppView) -> crate::Result<String> {
-    let mut registry =
-        Registry::with_prefix_and_labels("tributary", [("app".into(), view.app.clone().into())].into_iter());
-    let records_in = counter(&mut registry, "records_in", "Input records processed, per task.");
+    let mut registry = Registry::with_prefix_and_labels(
+        "tributary",
+        [("app".into(), view.app.clone().into())].into_iter(),
+    );
+    let records_in = counter(
+        &mut registry,
+        "records_in",
+        "Input records processed, per task.",
+    );
     let records_out = counter(
         &mut registry,
         "records_out",
@@ -162,7 +168,9 @@ pub(crate) fn render(view: &AppView) -> crate::Result<String> {
         "Estimated bytes a state store holds, all its partitions on this instance.",
     );
     for (store, bytes) in view.store_sizes() {
-        sizes.get_or_create(&vec![("store", store)]).set(bytes as i64);
+        sizes
+            .get_or_create(&vec![("store", store)])
+            .set(bytes as i64);
     }
     let mut text = String::new();
     encode(&mut text, &registry)

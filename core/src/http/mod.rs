@@ -127,7 +127,12 @@ fn routes(view: Arc<AppView>) -> Router {
         .route("/stores", get(stores::list))
         .route("/stores/{store}", get(stores::scan))
         .route("/stores/{store}/{key}", get(stores::get))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET / or /metrics") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such route; see GET / or /metrics",
+            )
+        })
         .with_state(view)
 }
 
@@ -138,7 +143,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 async fn live(axum::extract::State(view): axum::extract::State<Arc<AppView>>) -> Response {
     if view.stopping() {
-        error(StatusCode::SERVICE_UNAVAILABLE, "the application has stopped")
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the application has stopped",
+        )
     } else {
         Json(json!({ "status": "live" })).into_response()
     }

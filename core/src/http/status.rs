@@ -120,7 +120,9 @@ pub(crate) fn snapshot(view: &AppView) -> Value {
     let (mut restored, mut remaining) = (0u64, 0u64);
     for (_, c) in view.counters.tasks() {
         restored += c.restored.load(std::sync::atomic::Ordering::Relaxed);
-        remaining += c.restore_remaining.load(std::sync::atomic::Ordering::Relaxed);
+        remaining += c
+            .restore_remaining
+            .load(std::sync::atomic::Ordering::Relaxed);
     }
     json!({
         "app": view.app,

@@ -54,7 +54,11 @@ fn served(view: &AppView, name: &str) -> Result<Arc<dyn JsonView>, Response> {
         let served: Vec<&str> = view.stores.keys().map(String::as_str).collect();
         format!(
             "no store named '{name}'; stores served: {}",
-            if served.is_empty() { "none".to_owned() } else { served.join(", ") }
+            if served.is_empty() {
+                "none".to_owned()
+            } else {
+                served.join(", ")
+            }
         )
     };
     Err(error(StatusCode::NOT_FOUND, message))
@@ -77,7 +81,9 @@ pub(super) async fn get(
     };
     let answer = tokio::task::spawn_blocking(move || s.get(&key).map(|v| (key, v))).await;
     match answer {
-        Ok(Ok((key, Some(value)))) => Json(json!({"store": store, "key": key, "value": value})).into_response(),
+        Ok(Ok((key, Some(value)))) => {
+            Json(json!({"store": store, "key": key, "value": value})).into_response()
+        }
         Ok(Ok((key, None))) => error(
             StatusCode::NOT_FOUND,
             format!("store '{store}' has no entry for key '{key}'"),
@@ -109,7 +115,9 @@ pub(super) async fn scan(
     }
     let answer = tokio::task::spawn_blocking(move || page(s.as_ref(), &q, limit)).await;
     match answer {
-        Ok(Ok((entries, next))) => Json(json!({"store": store, "entries": entries, "next": next})).into_response(),
+        Ok(Ok((entries, next))) => {
+            Json(json!({"store": store, "entries": entries, "next": next})).into_response()
+        }
         Ok(Err(e)) => failed(e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -127,10 +135,16 @@ fn page(
         .entries()?
         .into_iter()
         .filter(|(k, _)| {
-            q.prefix.as_deref().is_none_or(|p| key_text(k).starts_with(p))
-                && from.as_ref().is_none_or(|f| compare(k, f) != Ordering::Less)
+            q.prefix
+                .as_deref()
+                .is_none_or(|p| key_text(k).starts_with(p))
+                && from
+                    .as_ref()
+                    .is_none_or(|f| compare(k, f) != Ordering::Less)
                 && to.as_ref().is_none_or(|t| compare(k, t) == Ordering::Less)
-                && after.as_ref().is_none_or(|a| compare(k, a) == Ordering::Greater)
+                && after
+                    .as_ref()
+                    .is_none_or(|a| compare(k, a) == Ordering::Greater)
         })
         .collect();
     entries.sort_by(|a, b| compare(&a.0, &b.0));

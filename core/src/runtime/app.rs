@@ -8,12 +8,12 @@ use super::plan;
 use super::shutdown::{self, Shared};
 use super::task::Task;
 use super::view::AppView;
-use crate::http::HttpServer;
-use crate::store::json_view::{JsonView, TypedView};
 use super::worker::{self, Globals};
 use crate::error::{Error, Result};
 use crate::group::{Member, Membership, Solo};
+use crate::http::HttpServer;
 use crate::log::Log;
+use crate::store::json_view::{JsonView, TypedView};
 use crate::topology::Topology;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -158,7 +158,9 @@ impl App {
         let state = if stores.is_empty() {
             None
         } else {
-            Some(open_state(&stores)?)
+            let state = open_state(&stores)?;
+            write_description(&config.state_dir.join(&group), &topology);
+            Some(state)
         };
         let mut config = config;
         if dead_letter.is_some() {
@@ -196,7 +198,11 @@ impl App {
     /// error (rkyv validates every value read), never with wrong data.
     pub fn serve_store<K, V>(mut self, name: &str) -> Result<Self>
     where
-        K: crate::codec::RkyvData + serde::Serialize + serde::de::DeserializeOwned + PartialEq + 'static,
+        K: crate::codec::RkyvData
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + PartialEq
+            + 'static,
         V: crate::codec::RkyvData + serde::Serialize + 'static,
     {
         let layout = self.topology.store_layout(name).ok_or_else(|| {
@@ -628,6 +634,21 @@ impl RunningApp {
             Some(e) => Err(e),
             None => Ok(self.counters.stats()),
         }
+    }
+}
+
+/// Writes the topology's description to `<dir>/topology.json`, for
+/// `tributary topology`; a failure is only logged.
+fn write_description(dir: &std::path::Path, topology: &Topology) {
+    if !dir.is_dir() {
+        return;
+    }
+    let path = dir.join("topology.json");
+    let written = serde_json::to_vec_pretty(&topology.describe())
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(&path, json));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "could not write the topology description");
     }
 }
 

@@ -20,13 +20,13 @@
 
 use super::counters::Counters;
 use super::task::{CommitView, Task};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use crate::error::{Error, Result};
 use crate::group::Member;
 use crate::log::Log;
 use crate::store::meta::{Marker, checkpoint_key, clock_key, encode_positions, positions_key};
 use crate::store::{changelog_topic, lock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tributary_state::{StateBackend, StateBatch};
 
 /// How a worker's tasks commit.

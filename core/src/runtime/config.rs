@@ -212,10 +212,26 @@ impl Config {
     pub(crate) fn problems(&self) -> Vec<(&'static str, &'static str)> {
         let checks = [
             ("threads", self.threads == 0, "must be at least 1"),
-            ("commit_interval", self.commit_interval.is_zero(), "must be positive"),
-            ("fetch_max_bytes", self.fetch_max_bytes < 1024, "must be at least 1024"),
-            ("state_memory", self.state_memory < (8 << 20), "must be at least 8 MiB"),
-            ("max_poll_records", self.max_poll_records == 0, "must be at least 1"),
+            (
+                "commit_interval",
+                self.commit_interval.is_zero(),
+                "must be positive",
+            ),
+            (
+                "fetch_max_bytes",
+                self.fetch_max_bytes < 1024,
+                "must be at least 1024",
+            ),
+            (
+                "state_memory",
+                self.state_memory < (8 << 20),
+                "must be at least 8 MiB",
+            ),
+            (
+                "max_poll_records",
+                self.max_poll_records == 0,
+                "must be at least 1",
+            ),
         ];
         checks
             .into_iter()

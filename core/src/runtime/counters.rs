@@ -44,7 +44,10 @@ impl TaskCounters {
 
     /// Records written so far, per output topic.
     pub(crate) fn records_out(&self) -> BTreeMap<String, u64> {
-        self.out.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Sets the input partitions of the open task (none once closed).
@@ -54,7 +57,10 @@ impl TaskCounters {
 
     /// The input partitions of the task if it is open.
     pub(crate) fn inputs(&self) -> Vec<TopicPartition> {
-        self.inputs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Adds `n` late records dropped by `operator`.

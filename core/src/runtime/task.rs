@@ -57,6 +57,8 @@ impl Input {
 /// A running task.
 pub(crate) struct Task {
     pub(crate) id: TaskId,
+    /// The span of everything the task logs (`task` and `app` fields).
+    pub(crate) span: tracing::Span,
     inputs: Vec<Input>,
     ctx: Ctx,
     dead_letter_slot: Option<usize>,
@@ -115,6 +117,8 @@ impl Task {
         committed: &BTreeMap<TopicPartition, u64>,
     ) -> Result<Task> {
         panics::install_hook();
+        let span = tracing::info_span!("task", app = %env.settings.app, task = %id);
+        let _entered = span.enter();
         let sources = &env.sources[id.sub_topology];
         let partitions = &env.partitions;
         let settings = env.settings.clone();
@@ -234,8 +238,10 @@ impl Task {
         }
         let mut ctx = Ctx::new(&init.outputs, clock);
         ctx.input_topics = inputs.iter().map(|i| i.tp.topic.clone()).collect();
+        drop(_entered);
         Ok(Task {
             id,
+            span,
             inputs,
             ctx,
             timers: init.timers,

@@ -116,7 +116,10 @@ impl AppView {
                 let key = (id, topic);
                 if let Some(secs) = elapsed {
                     let before = rates.last_out.get(&key).copied().unwrap_or(0);
-                    out_rate.insert(key.clone(), n.saturating_sub(before) as f64 / secs.max(1e-3));
+                    out_rate.insert(
+                        key.clone(),
+                        n.saturating_sub(before) as f64 / secs.max(1e-3),
+                    );
                 }
                 last_out.insert(key, n);
             }

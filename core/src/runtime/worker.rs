@@ -111,6 +111,8 @@ pub(crate) fn run(index: usize, inbox: Receiver<Command>, env: Arc<Env>) -> Resu
                 g.poll(log)?;
             }
             for (i, task) in tasks.iter_mut().enumerate() {
+                let span = task.span.clone();
+                let _entered = span.enter();
                 match task.poll(log, crate::now_millis()) {
                     Ok(n) => work += n,
                     Err(e) => {

@@ -56,14 +56,19 @@ impl Flags {
         let mut values: Vec<(String, String, String)> = named
             .into_iter()
             .filter_map(|(key, v)| {
-                v.as_ref()
-                    .map(|v| (key.to_owned(), v.clone(), format!("--{}", key.replace('_', "-"))))
+                v.as_ref().map(|v| {
+                    (
+                        key.to_owned(),
+                        v.clone(),
+                        format!("--{}", key.replace('_', "-")),
+                    )
+                })
             })
             .collect();
         for s in &self.set {
-            let (key, value) = s.split_once('=').ok_or_else(|| {
-                Error::InvalidConfig(format!("--set '{s}': expected KEY=VALUE"))
-            })?;
+            let (key, value) = s
+                .split_once('=')
+                .ok_or_else(|| Error::InvalidConfig(format!("--set '{s}': expected KEY=VALUE")))?;
             let key = key.trim().replace('-', "_");
             values.push((key.clone(), value.to_owned(), format!("--set {key}")));
         }

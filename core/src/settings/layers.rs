@@ -27,7 +27,9 @@ impl Layer {
             origins: BTreeMap::new(),
         };
         for (key, value, origin) in values {
-            let parsed: Value = value.parse().unwrap_or_else(|e: std::convert::Infallible| match e {});
+            let parsed: Value = value
+                .parse()
+                .unwrap_or_else(|e: std::convert::Infallible| match e {});
             layer.values.insert(key.clone(), parsed);
             layer.origins.insert(key, origin);
         }

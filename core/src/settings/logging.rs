@@ -14,12 +14,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber (no-op if one is set).
-pub(super) fn init(format: LogFormat) {
+/// Installs the global subscriber (no-op if one is set), filtered by
+/// `TRIBUTARY_LOG`, else `RUST_LOG`, else `default`.
+pub(super) fn init(format: LogFormat, default: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -106,7 +106,8 @@ impl Settings {
         K: Into<String>,
         V: Into<String>,
     {
-        let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let env: Vec<(String, String)> =
+            env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         let file = flags.config.clone().or_else(|| {
             env.iter()
                 .find(|(k, _)| k == "TRIBUTARY_CONFIG")
@@ -138,9 +139,16 @@ impl Settings {
     }
 
     /// Sets up logging to stderr as [`log_format`](Self::log_format) says,
-    /// filtered by `TRIBUTARY_LOG` (or `RUST_LOG`; default `info`). Does
+    /// filtered by `TRIBUTARY_LOG` (or `RUST_LOG`; default `info`). Lines
+    /// about a task carry its `task` span (`app`, `task` fields). Does
     /// nothing if a subscriber is already set.
     pub fn init_logging(&self) {
-        logging::init(self.log_format);
+        self.init_logging_at("info");
+    }
+
+    /// [`init_logging`](Self::init_logging) with another default filter
+    /// (`error` for a quiet demo, say).
+    pub fn init_logging_at(&self, default_filter: &str) {
+        logging::init(self.log_format, default_filter);
     }
 }

@@ -126,14 +126,12 @@ fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
         Size::Number(n) => return Ok(Some(n as usize)),
         Size::Text(t) => t,
     };
-    parse_size(&text)
-        .map(Some)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "'{text}' is not a size; write bytes (1048576) or a number with a unit \
+    parse_size(&text).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "'{text}' is not a size; write bytes (1048576) or a number with a unit \
                  (KiB, MiB, GiB, kB, MB, GB)"
-            ))
-        })
+        ))
+    })
 }
 
 fn parse_size(text: &str) -> Option<usize> {
@@ -163,12 +161,10 @@ where
     T: std::str::FromStr<Err = crate::Error>,
 {
     let s = String::deserialize(d)?;
-    s.parse()
-        .map(Some)
-        .map_err(|e: crate::Error| match e {
-            crate::Error::InvalidConfig(message) => serde::de::Error::custom(message),
-            other => serde::de::Error::custom(other),
-        })
+    s.parse().map(Some).map_err(|e: crate::Error| match e {
+        crate::Error::InvalidConfig(message) => serde::de::Error::custom(message),
+        other => serde::de::Error::custom(other),
+    })
 }
 
 #[cfg(test)]

@@ -104,7 +104,8 @@ where
     }
 
     fn decode<T: RkyvData>(bytes: &[u8]) -> Result<T, QueryError> {
-        Rkyv.decode(bytes).map_err(|e| QueryError::Failed(Error::Codec(e)))
+        Rkyv.decode(bytes)
+            .map_err(|e| QueryError::Failed(Error::Codec(e)))
     }
 
     fn json<T: Serialize>(value: &T) -> Result<Value, QueryError> {
@@ -117,7 +118,9 @@ where
         let sessions: Vec<(i64, i64, V, i64)> = Self::decode(bytes)?;
         let list = sessions
             .iter()
-            .map(|(start, end, v, _)| Ok(json!({"start": start, "end": end, "value": Self::json(v)?})))
+            .map(|(start, end, v, _)| {
+                Ok(json!({"start": start, "end": end, "value": Self::json(v)?}))
+            })
             .collect::<Result<Vec<Value>, QueryError>>()?;
         Ok(Value::Array(list))
     }
@@ -153,13 +156,14 @@ where
     ) -> Result<(), QueryError> {
         for p in 0..self.partitions {
             let mut failed = None;
-            self.backend.scan(self.id, p, None, None, &mut |k, v| match f(k, v) {
-                Ok(()) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            })?;
+            self.backend
+                .scan(self.id, p, None, None, &mut |k, v| match f(k, v) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                })?;
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -169,7 +173,8 @@ where
 
     fn lookup(&self, key: &K) -> Result<Option<Vec<u8>>, QueryError> {
         let mut k = Vec::new();
-        Rkyv.encode(key, &mut k).map_err(|e| QueryError::Failed(Error::Codec(e)))?;
+        Rkyv.encode(key, &mut k)
+            .map_err(|e| QueryError::Failed(Error::Codec(e)))?;
         for p in 0..self.partitions {
             if let Some(v) = self.backend.get(self.id, p, &k)? {
                 return Ok(Some(v));

@@ -28,7 +28,6 @@
 //!   says, and the inputs start where the group's positions say.
 
 use super::bulk::BulkChanges;
-use std::sync::atomic::{AtomicU64, Ordering};
 use super::meta::{
     self, Marker, MarkerContents, Positions, checkpoint_key, decode_positions, encode_positions,
     positions_key, writer_id,
@@ -39,6 +38,7 @@ use crate::log::Log;
 use crate::record::Batch;
 use crate::task_id::TaskId;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tributary_state::{StateBackend, StateBatch};
 
@@ -319,8 +319,12 @@ fn rebuild(
             }
         }
         applied += records.len() as u64;
-        progress.restored.fetch_add(records.len() as u64, Ordering::Relaxed);
-        progress.remaining.fetch_sub(pos - before, Ordering::Relaxed);
+        progress
+            .restored
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        progress
+            .remaining
+            .fetch_sub(pos - before, Ordering::Relaxed);
         if let Some(b) = &bar {
             b.set_position(pos - start);
         }

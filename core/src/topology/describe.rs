@@ -9,7 +9,7 @@ use std::fmt;
 /// topic (for sources and sinks) and its children. Two topologies with the
 /// same description have the same nodes, names and edges.
 /// [`to_mermaid`](Self::to_mermaid) and [`to_dot`](Self::to_dot) draw it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopologyDescription {
     /// The application name.
     pub name: String,
@@ -20,7 +20,7 @@ pub struct TopologyDescription {
 }
 
 /// One node of a [`TopologyDescription`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeDescription {
     /// The node's unique name.
     pub name: String,
@@ -88,7 +88,12 @@ impl TopologyDescription {
         for (i, _) in self.sub_topologies.iter().enumerate() {
             out.push_str(&format!("  subgraph sub{i}[\"Sub-topology {i}\"]\n"));
             for n in self.nodes.iter().filter(|n| n.sub_topology == i) {
-                out.push_str(&format!("    {}[\"{}<br/>{}\"]\n", id(&n.name), n.name, n.kind));
+                out.push_str(&format!(
+                    "    {}[\"{}<br/>{}\"]\n",
+                    id(&n.name),
+                    n.name,
+                    n.kind
+                ));
             }
             out.push_str("  end\n");
         }
@@ -117,7 +122,10 @@ impl TopologyDescription {
     /// The topology as a Graphviz digraph: a cluster per sub-topology,
     /// topics as ellipses, stores as cylinders.
     pub fn to_dot(&self) -> String {
-        let mut out = format!("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box];\n", self.name);
+        let mut out = format!(
+            "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box];\n",
+            self.name
+        );
         for (i, _) in self.sub_topologies.iter().enumerate() {
             out.push_str(&format!(
                 "  subgraph cluster_{i} {{\n    label=\"Sub-topology {i}\";\n"
@@ -135,15 +143,25 @@ impl TopologyDescription {
                 out.push_str(&format!("  \"{}\" -> \"{c}\";\n", n.name));
             }
             if let Some(t) = &n.topic {
-                out.push_str(&format!("  \"topic:{t}\" [label=\"{t}\", shape=ellipse];\n"));
+                out.push_str(&format!(
+                    "  \"topic:{t}\" [label=\"{t}\", shape=ellipse];\n"
+                ));
                 if n.kind == "source" {
-                    out.push_str(&format!("  \"topic:{t}\" -> \"{}\" [style=dashed];\n", n.name));
+                    out.push_str(&format!(
+                        "  \"topic:{t}\" -> \"{}\" [style=dashed];\n",
+                        n.name
+                    ));
                 } else {
-                    out.push_str(&format!("  \"{}\" -> \"topic:{t}\" [style=dashed];\n", n.name));
+                    out.push_str(&format!(
+                        "  \"{}\" -> \"topic:{t}\" [style=dashed];\n",
+                        n.name
+                    ));
                 }
             }
             for s in &n.stores {
-                out.push_str(&format!("  \"store:{s}\" [label=\"{s}\", shape=cylinder];\n"));
+                out.push_str(&format!(
+                    "  \"store:{s}\" [label=\"{s}\", shape=cylinder];\n"
+                ));
                 out.push_str(&format!("  \"{}\" -> \"store:{s}\" [dir=none];\n", n.name));
             }
         }

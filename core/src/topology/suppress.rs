@@ -12,8 +12,8 @@
 //!
 //! [`RunningApp::drain`]: crate::RunningApp::drain
 
-use super::table::{StoreKey, Table};
 use super::graph::StoreLayout;
+use super::table::{StoreKey, Table};
 use super::window::timed_node;
 use super::{Windowed, lock};
 use crate::codec::RkyvData;

@@ -210,18 +210,24 @@ mod build {
             };
             let name = store.to_owned();
             let layout = StoreLayout::TimeWindows { size: self.size };
-            add_node(stream, kind, (store, layout), self.grace, move |init, next| {
-                let late = late_processor(&late, init, &name)?;
-                let store = init.kv_store(&name)?;
-                Ok(TimeAggregate::new(
-                    store,
-                    shape,
-                    emit,
-                    Arc::clone(&fold),
-                    next,
-                    late,
-                ))
-            })
+            add_node(
+                stream,
+                kind,
+                (store, layout),
+                self.grace,
+                move |init, next| {
+                    let late = late_processor(&late, init, &name)?;
+                    let store = init.kv_store(&name)?;
+                    Ok(TimeAggregate::new(
+                        store,
+                        shape,
+                        emit,
+                        Arc::clone(&fold),
+                        next,
+                        late,
+                    ))
+                },
+            )
         }
     }
 
@@ -240,19 +246,25 @@ mod build {
             late: LateCell<K, V>,
         ) -> Table<Windowed<K>, A> {
             let (name, w) = (store.to_owned(), *self);
-            add_node(stream, kind, (store, StoreLayout::Internal), 1 + w.grace, move |init, next| {
-                let late = late_processor(&late, init, &name)?;
-                let store = init.kv_store(&name)?;
-                Ok(SlidingAggregate::new(
-                    store,
-                    w.difference,
-                    w.grace,
-                    emit,
-                    Arc::clone(&fold),
-                    next,
-                    late,
-                ))
-            })
+            add_node(
+                stream,
+                kind,
+                (store, StoreLayout::Internal),
+                1 + w.grace,
+                move |init, next| {
+                    let late = late_processor(&late, init, &name)?;
+                    let store = init.kv_store(&name)?;
+                    Ok(SlidingAggregate::new(
+                        store,
+                        w.difference,
+                        w.grace,
+                        emit,
+                        Arc::clone(&fold),
+                        next,
+                        late,
+                    ))
+                },
+            )
         }
     }
 }
