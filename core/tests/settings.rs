@@ -196,9 +196,16 @@ fn a_wrong_type_is_named_with_its_origin() {
     assert!(e.contains("(--threads)"), "{e}");
 }
 
+/// Flags, environment, and what the error must say.
+type Case = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn a_bad_value_is_named_with_its_origin() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    let cases: &[Case] = &[
         (
             &["--threads", "0"],
             &[],
