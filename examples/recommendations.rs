@@ -14,7 +14,11 @@
 
 mod support;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tributary::log::Log;
+use tributary::{App, Config};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -207,7 +211,17 @@ fn main() -> Result<()> {
                  -> to("related-items", Utf8, Json);
     }?;
     println!("\n{}", topology.describe());
-    support::run(topology, &log, &dir)?;
+    // Served over HTTP on a free port while it runs: the best items of
+    // each item, and the co-view count of each pair.
+    let config = Config {
+        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..support::config(&dir)
+    };
+    let running = App::new(topology, Arc::clone(&log) as Arc<dyn Log>, config)?
+        .serve_store::<String, Vec<Related>>("related")?
+        .serve_store::<(String, String), u64>("co-views")?
+        .start()?;
+    running.wait_until_caught_up(Duration::from_secs(300))?;
 
     let related: BTreeMap<String, Vec<Related>> = support::latest(&log, "related-items")?;
     let titles: HashMap<&str, &str> = catalog
@@ -228,12 +242,70 @@ fn main() -> Result<()> {
     }
     println!("  ... {} items in all", related.len());
 
+    let expected = expected(&input, &titles);
     anyhow::ensure!(
-        related == expected(&input, &titles),
+        related == expected,
         "the pipeline's results differ from a direct computation"
     );
     println!("\nevery item's list equals a direct computation from the closed sessions");
+    let base = format!("http://{}", running.http_addr().context("no HTTP address")?);
+    check_http(&base, &expected)?;
+    running.shutdown()?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `GET url`: the status and the JSON body.
+fn get(url: &str) -> Result<(u16, serde_json::Value)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(url).call()?;
+    let status = response.status().as_u16();
+    Ok((status, serde_json::from_str(&response.body_mut().read_to_string()?)?))
+}
+
+/// The stores as the running application serves them: every item's best
+/// items equal the direct computation (once the last changes are
+/// committed); an unknown store, a key of the wrong type and a key
+/// without an entry get the documented statuses.
+fn check_http(base: &str, expected: &BTreeMap<String, Vec<Related>>) -> Result<()> {
+    let (item, best) = expected.iter().next().context("no results")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&format!("{base}/stores/related/{item}"))?;
+        if status == 200 && serde_json::from_value::<Vec<Related>>(body["value"].clone())? == *best {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "GET /stores/related/{item}: {status} {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (item, best) in expected {
+        let (status, body) = get(&format!("{base}/stores/related/{item}"))?;
+        anyhow::ensure!(status == 200, "GET /stores/related/{item}: {status} {body}");
+        let served: Vec<Related> = serde_json::from_value(body["value"].clone())?;
+        anyhow::ensure!(served == *best, "GET /stores/related/{item} differs: {body}");
+    }
+    println!("served over HTTP, equal to it for all {} items:", expected.len());
+    let (_, body) = get(&format!("{base}/stores/related/{item}"))?;
+    println!("  GET /stores/related/{item} -> {}", body["value"]);
+    let pair = format!("[\"{item}\",\"{}\"]", best[0].item);
+    let (status, body) = get(&format!("{base}/stores/co-views/{}", pair.replace('"', "%22")))?;
+    anyhow::ensure!(
+        status == 200 && body["value"].as_u64() == Some(best[0].co_views),
+        "GET /stores/co-views/{pair}: {status} {body}"
+    );
+    println!("  GET /stores/co-views/{pair} -> {}", body["value"]);
+    for (path, want) in [
+        ("/stores/recommended/item-1".to_owned(), 404),
+        (format!("/stores/co-views/{item}"), 400),
+        ("/stores/related/item-999".to_owned(), 404),
+    ] {
+        let (status, body) = get(&format!("{base}{path}"))?;
+        anyhow::ensure!(status == want, "GET {path}: {status} {body}, expected {want}");
+        println!("  GET {path} -> {status} {}", body["error"]);
+    }
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 # Runs the whole test suite: the set-up script's own tests, formatting,
 # lints, unit, integration and doc tests of every crate (benchmarks and
 # examples are compiled and their criterion benches run once in test mode;
-# the `pipeline!` examples run and check their own output). Ends with a
+# the `pipeline!` examples run and check their own output; the status
+# page is tested in headless Chromium, which scripts/browser.sh installs). Ends with a
 # one-line total.
 #
 # The first run compiles RocksDB's C++ (about 15 minutes on 2 cores; cargo
@@ -10,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/browser.sh
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 echo "== scripts/test-setup.sh" >&2

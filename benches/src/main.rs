@@ -18,7 +18,7 @@ use tributary::Batch;
 use tributary::codec::{Codec, Json, Rkyv};
 use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
 use tributary::{App, Config, Topology};
-use tributary_benches::{Bid, Priced, append_payloads, dsl, median, state, windows};
+use tributary_benches::{Bid, Priced, append_payloads, dsl, median, scrape, state, windows};
 
 const PARTITIONS: u32 = 4;
 
@@ -92,13 +92,14 @@ where
             euros: bid.price / 100,
         })
         .to("priced", codec.clone(), codec);
-    let config = Config {
+    let config = scrape::with_metrics(Config {
         threads: 2,
         ..Config::default()
-    };
+    });
     let app = App::new(b.build()?, Arc::clone(&log) as Arc<dyn Log>, config)?;
     let t = Instant::now();
     let running = app.start()?;
+    let scraper = scrape::Scraper::start(&running);
     loop {
         let written: u64 = (0..PARTITIONS)
             .map(|p| log.offsets("priced", p).map(|o| o.1))
@@ -113,6 +114,7 @@ where
         std::thread::sleep(Duration::from_millis(2));
     }
     let took = t.elapsed();
+    drop(scraper);
     running.shutdown()?;
     Ok(n as f64 / took.as_secs_f64())
 }
@@ -157,6 +159,7 @@ fn main() -> Result<()> {
                 args.next().context("--out-of-orderness-ms N")?.parse()?,
                 std::sync::atomic::Ordering::Relaxed,
             ),
+            "--metrics" => scrape::METRICS.store(true, std::sync::atomic::Ordering::Relaxed),
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
             "log" | "pipeline" | "state" | "restore" | "windows" | "hopping" | "join" | "dsl"

@@ -67,23 +67,25 @@ pub static OUT_OF_ORDERNESS_MS: std::sync::atomic::AtomicU64 = std::sync::atomic
 
 pub(crate) fn config(dir: &std::path::Path) -> Config {
     let ooo = OUT_OF_ORDERNESS_MS.load(std::sync::atomic::Ordering::Relaxed);
-    Config {
+    crate::scrape::with_metrics(Config {
         threads: 2,
         state_dir: dir.join("state"),
         max_out_of_orderness: Duration::from_millis(ooo),
         ..Config::default()
-    }
+    })
 }
 
 /// Runs until `n` records are processed; returns the elapsed time.
 pub(crate) fn run_to(app: App, n: u64) -> Result<Duration> {
     let t = Instant::now();
     let running = app.start()?;
+    let scraper = crate::scrape::Scraper::start(&running);
     while running.records_in() < n {
         anyhow::ensure!(!running.is_stopping(), "application stopped");
         std::thread::sleep(Duration::from_millis(2));
     }
     let took = t.elapsed();
+    drop(scraper);
     running.shutdown()?;
     Ok(took)
 }

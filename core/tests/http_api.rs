@@ -505,3 +505,76 @@ fn serving_an_unknown_or_internal_store_is_refused() {
         .to_string();
     assert!(e.contains("no store named 'per-user'"), "{e}");
 }
+
+/// Two instances of the group, each holding one partition: either answers
+/// for every key, the other's through the instance that holds it (found in
+/// the `<app>-instances` topic); and again after the partitions move.
+#[test]
+fn any_instance_answers_for_keys_another_instance_holds() {
+    let (dir, log) = setup();
+    let input = orders(1_000);
+    produce(&log, &input, 0);
+    let mut per_item: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, o) in input.iter().filter(|(_, o)| o.qty > 0) {
+        *per_item.entry(o.item.clone()).or_default() += 1;
+    }
+    let group = tributary::group::ScriptedGroup::new(Arc::clone(&log) as Arc<dyn Log>);
+    let start_as = |name: &str| {
+        let config = Config {
+            state_dir: dir.path().join(name),
+            ..config(dir.path(), Duration::from_millis(100))
+        };
+        App::new(topology(), Arc::clone(&log) as Arc<dyn Log>, config)
+            .unwrap()
+            .serve_store::<String, u64>("per-item")
+            .unwrap()
+            .with_membership(group.membership(name))
+            .start()
+            .unwrap()
+    };
+    let (a, b) = (start_as("a"), start_as("b"));
+    let bases = [
+        format!("http://{}", a.http_addr().unwrap()),
+        format!("http://{}", b.http_addr().unwrap()),
+    ];
+    let check = |what: &str| {
+        for base in &bases {
+            let mut through_other = 0;
+            for (item, n) in &per_item {
+                let url = format!("{base}/stores/per-item/{item}");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let v = loop {
+                    let (status, v) = get_json(&url);
+                    if status == 200 && v["value"].as_u64() == Some(*n) {
+                        break v;
+                    }
+                    assert!(Instant::now() < deadline, "{what}: {url}: {status} {v}");
+                    std::thread::sleep(Duration::from_millis(100));
+                };
+                if v.get("instance").is_some() {
+                    through_other += 1;
+                    assert_ne!(v["instance"].as_str().unwrap(), base.trim_start_matches("http://"));
+                }
+                // Asked for its own answer only, an instance says what it holds.
+                let (status, _) = get_json(&format!("{url}?local=true"));
+                assert_eq!(status == 200, v.get("instance").is_none(), "{what}: {url}");
+            }
+            assert!(through_other > 0, "{what}: {base} answered every key itself");
+        }
+    };
+    group.assign("a", &[0]).unwrap();
+    group.assign("b", &[1]).unwrap();
+    a.wait_until_caught_up(Duration::from_secs(60)).unwrap();
+    b.wait_until_caught_up(Duration::from_secs(60)).unwrap();
+    check("a holds 0, b holds 1");
+
+    group.revoke("a", &[0]).unwrap();
+    group.revoke("b", &[1]).unwrap();
+    group.assign("a", &[1]).unwrap();
+    group.assign("b", &[0]).unwrap();
+    a.wait_until_restored(Duration::from_secs(60)).unwrap();
+    b.wait_until_restored(Duration::from_secs(60)).unwrap();
+    check("after the partitions swapped");
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}

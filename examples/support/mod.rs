@@ -53,15 +53,20 @@ pub(crate) fn produce<V: Serialize>(
     Ok(count)
 }
 
-/// Runs `topology` with 2 worker threads until it has processed all its
-/// input, then stops it.
-pub(crate) fn run(topology: Topology, log: &Arc<EmbeddedLog>, dir: &std::path::Path) -> Result<()> {
-    let config = Config {
+/// The examples' settings: 2 worker threads, state in `dir`.
+pub(crate) fn config(dir: &std::path::Path) -> Config {
+    Config {
         threads: 2,
         state_dir: dir.join("state"),
         ..Config::default()
-    };
-    let app = App::new(topology, Arc::clone(log) as Arc<dyn Log>, config)?;
+    }
+}
+
+/// Runs `topology` with 2 worker threads until it has processed all its
+/// input, then stops it.
+#[allow(dead_code)]
+pub(crate) fn run(topology: Topology, log: &Arc<EmbeddedLog>, dir: &std::path::Path) -> Result<()> {
+    let app = App::new(topology, Arc::clone(log) as Arc<dyn Log>, config(dir))?;
     let running = app.start()?;
     running.wait_until_caught_up(Duration::from_secs(300))?;
     running.shutdown()?;

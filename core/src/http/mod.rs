@@ -18,6 +18,7 @@
 //! or unserved store and for a key with no entry, 400 for a key or a query
 //! parameter that does not parse; 500 only when reading the state fails.
 
+pub(crate) mod instances;
 mod metrics;
 mod status;
 mod stores;
@@ -33,12 +34,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// The server, running on its own thread until stopped.
+/// The server, running on its own thread until stopped, and a thread that
+/// samples rates and advertises the instance every second.
 #[derive(Debug)]
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    sampling: Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<JoinHandle<()>>,
 }
 
 impl HttpServer {
@@ -52,6 +56,15 @@ impl HttpServer {
         let bound = listener
             .local_addr()
             .map_err(|e| Error::io("reading the HTTP listener's address", e))?;
+        let _ = view.http.set(bound);
+        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sampler = {
+            let (view, sampling) = (Arc::clone(&view), Arc::clone(&sampling));
+            std::thread::Builder::new()
+                .name("tributary-http-sampler".into())
+                .spawn(move || sample(&view, bound, &sampling))
+                .map_err(|e| Error::io("spawning the HTTP sampler thread", e))?
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -68,23 +81,12 @@ impl HttpServer {
                             return;
                         }
                     };
-                    let sampler = {
-                        let view = Arc::clone(&view);
-                        tokio::spawn(async move {
-                            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-                            loop {
-                                tick.tick().await;
-                                view.sample();
-                            }
-                        })
-                    };
                     let app = routes(view);
                     let served = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;
                         })
                         .await;
-                    sampler.abort();
                     if let Err(e) = served {
                         tracing::error!(error = %e, "HTTP server failed");
                     }
@@ -96,6 +98,8 @@ impl HttpServer {
             addr: bound,
             stop: Some(stop),
             thread: Some(thread),
+            sampling,
+            sampler: Some(sampler),
         })
     }
 
@@ -105,8 +109,29 @@ impl HttpServer {
     }
 }
 
+/// Every second until `running` turns false: samples the rates and
+/// advertises the instance's tasks; withdraws the advertisement at the end.
+fn sample(view: &AppView, http: SocketAddr, running: &std::sync::atomic::AtomicBool) {
+    let mut advertised = None;
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    while running.load(std::sync::atomic::Ordering::Acquire) {
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            last = std::time::Instant::now();
+            view.sample();
+            instances::advertise(view, http, &mut advertised);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    instances::withdraw(view, http);
+}
+
 impl Drop for HttpServer {
     fn drop(&mut self) {
+        self.sampling
+            .store(false, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.sampler.take() {
+            let _ = t.join();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -1,6 +1,6 @@
 //! `GET /stores...`: the stores of a running application, as JSON.
 
-use super::error;
+use super::{error, instances};
 use crate::runtime::view::AppView;
 use crate::store::json_view::{JsonView, QueryError};
 use axum::extract::{Path, Query, State};
@@ -71,26 +71,99 @@ fn failed(e: QueryError) -> Response {
     }
 }
 
+/// The query of a key lookup.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GetQuery {
+    /// Answer from this instance only (how instances ask each other).
+    #[serde(default)]
+    local: bool,
+}
+
 pub(super) async fn get(
     State(view): State<Arc<AppView>>,
     Path((store, key)): Path<(String, String)>,
+    query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     let s = match served(&view, &store) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let answer = tokio::task::spawn_blocking(move || s.get(&key).map(|v| (key, v))).await;
+    let answer = tokio::task::spawn_blocking(move || lookup(&view, s.as_ref(), &store, &key, q.local)).await;
     match answer {
-        Ok(Ok((key, Some(value)))) => {
-            Json(json!({"store": store, "key": key, "value": value})).into_response()
-        }
-        Ok(Ok((key, None))) => error(
-            StatusCode::NOT_FOUND,
-            format!("store '{store}' has no entry for key '{key}'"),
-        ),
+        Ok(Ok(response)) => response,
         Ok(Err(e)) => failed(e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// Looks `key` up here, then, unless `local`, in the instances that hold
+/// the store's other partitions.
+fn lookup(
+    view: &AppView,
+    s: &dyn JsonView,
+    store: &str,
+    key: &str,
+    local: bool,
+) -> Result<Response, QueryError> {
+    let held = view.held_partitions(store, s.partitions());
+    if let Some(value) = s.get(key, &held)? {
+        return Ok(Json(json!({"store": store, "key": key, "value": value})).into_response());
+    }
+    let own = view.http.get().copied();
+    let mut asked = Vec::new();
+    if let (false, Some(own)) = (local, own)
+        && !instances::holds_all(view, store, s.partitions())
+    {
+        for addr in instances::holders(view, own, store)? {
+            asked.push(addr.to_string());
+            let url = format!("http://{addr}/stores/{}/{}?local=true", encode(store), encode(key));
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(std::time::Duration::from_secs(5)))
+                .build()
+                .into();
+            match agent.get(&url).call() {
+                Ok(mut r) if r.status() == 200 => {
+                    let mut body: Value = match r.body_mut().read_json() {
+                        Ok(b) => b,
+                        Err(_) => continue,
+                    };
+                    body["instance"] = json!(addr.to_string());
+                    return Ok(Json(body).into_response());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(instance = %addr, error = %e, "asking another instance"),
+            }
+        }
+    }
+    let elsewhere = if asked.is_empty() {
+        String::new()
+    } else {
+        format!(" (nor has any of the instances asked: {})", asked.join(", "))
+    };
+    Ok(error(
+        StatusCode::NOT_FOUND,
+        format!("store '{store}' has no entry for key '{key}'{elsewhere}"),
+    ))
+}
+
+/// `text` for a URL path segment: unreserved characters kept, the rest
+/// percent-encoded.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 pub(super) async fn scan(
@@ -113,7 +186,8 @@ pub(super) async fn scan(
             format!("limit must be between 1 and {MAX_LIMIT}"),
         );
     }
-    let answer = tokio::task::spawn_blocking(move || page(s.as_ref(), &q, limit)).await;
+    let held = view.held_partitions(&store, s.partitions());
+    let answer = tokio::task::spawn_blocking(move || page(s.as_ref(), &held, &q, limit)).await;
     match answer {
         Ok(Ok((entries, next))) => {
             Json(json!({"store": store, "entries": entries, "next": next})).into_response()
@@ -126,13 +200,14 @@ pub(super) async fn scan(
 /// One page of entries in key order, and the `after` of the next page.
 fn page(
     store: &dyn JsonView,
+    held: &[u32],
     q: &ScanQuery,
     limit: usize,
 ) -> Result<(Vec<Value>, Option<String>), QueryError> {
     let bound = |text: &Option<String>| text.as_deref().map(|t| store.key(t)).transpose();
     let (from, to, after) = (bound(&q.from)?, bound(&q.to)?, bound(&q.after)?);
     let mut entries: Vec<(Value, Value)> = store
-        .entries()?
+        .entries(held)?
         .into_iter()
         .filter(|(k, _)| {
             q.prefix

@@ -364,7 +364,9 @@ impl App {
             self.served.clone(),
         ));
         let http = match self.config.http {
-            Some(addr) => match HttpServer::start(addr, Arc::clone(&view)) {
+            Some(addr) => match crate::http::instances::ensure_topic(self.log.as_ref(), &self.group)
+                .and_then(|()| HttpServer::start(addr, Arc::clone(&view)))
+            {
                 Ok(server) => Some(server),
                 Err(e) => {
                     shared.stopping.store(true, Ordering::Release);

@@ -30,6 +30,8 @@ pub(crate) struct AppView {
     pub(crate) stores: BTreeMap<String, Arc<dyn JsonView>>,
     /// Every store of the topology (served or not).
     pub(crate) store_names: Vec<String>,
+    /// The address the HTTP server listens on, once it does.
+    pub(crate) http: std::sync::OnceLock<std::net::SocketAddr>,
     rates: Mutex<Rates>,
 }
 
@@ -91,6 +93,7 @@ impl AppView {
             topology,
             stores,
             store_names,
+            http: std::sync::OnceLock::new(),
             rates: Mutex::default(),
         }
     }
@@ -174,6 +177,30 @@ impl AppView {
     /// Ready: every assigned task restored and running, the group settled.
     pub(crate) fn ready(&self) -> bool {
         !self.stopping() && self.restoring() == 0 && self.member.settled()
+    }
+
+    /// The partitions of the store `store` (of `partitions`) whose tasks
+    /// are open here: the ones this instance answers for. Local state of
+    /// partitions that moved away stays on disk but is not served.
+    pub(crate) fn held_partitions(&self, store: &str, partitions: u32) -> Vec<u32> {
+        let Some(sub) = self
+            .topology
+            .nodes
+            .iter()
+            .find(|n| n.stores.iter().any(|s| s == store))
+            .map(|n| n.sub_topology)
+        else {
+            return (0..partitions).collect();
+        };
+        let mut held: Vec<u32> = self
+            .counters
+            .tasks()
+            .into_iter()
+            .filter(|(id, c)| id.sub_topology == sub && !c.inputs().is_empty())
+            .map(|(id, _)| id.partition)
+            .collect();
+        held.sort_unstable();
+        held
     }
 
     /// Estimated bytes held by each store, by name.

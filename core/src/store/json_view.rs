@@ -36,12 +36,15 @@ impl From<tributary_state::Error> for QueryError {
 /// A store, type-erased, answering in JSON.
 pub(crate) trait JsonView: Send + Sync + std::fmt::Debug {
     /// The entry of the key written as `text` (JSON, or a bare string for
-    /// string keys): `None` if the store has nothing for it.
-    fn get(&self, text: &str) -> Result<Option<Value>, QueryError>;
+    /// string keys) in the store partitions `held`: `None` if they have
+    /// nothing for it.
+    fn get(&self, text: &str, held: &[u32]) -> Result<Option<Value>, QueryError>;
     /// The key written as `text`, as JSON (to compare with entries' keys).
     fn key(&self, text: &str) -> Result<Value, QueryError>;
-    /// Every entry, as `(key, entry)`.
-    fn entries(&self) -> Result<Vec<(Value, Value)>, QueryError>;
+    /// Every entry of the store partitions `held`, as `(key, entry)`.
+    fn entries(&self, held: &[u32]) -> Result<Vec<(Value, Value)>, QueryError>;
+    /// The store's partitions (tasks), over every instance.
+    fn partitions(&self) -> u32;
 }
 
 /// The [`JsonView`] of a store whose keys are `K` and values (or window
@@ -126,9 +129,9 @@ where
     }
 
     /// The windows of every key, in key order of first appearance.
-    fn windows(&self, size: i64) -> Result<Vec<(K, Vec<Value>)>, QueryError> {
+    fn windows(&self, size: i64, held: &[u32]) -> Result<Vec<(K, Vec<Value>)>, QueryError> {
         let mut out: Vec<(K, Vec<Value>)> = Vec::new();
-        self.scan(|k, v| {
+        self.scan(held, |k, v| {
             let (key, _bucket): (K, i64) = Self::decode(k)?;
             let windows: Vec<(i64, V, i64)> = Self::decode(v)?;
             let list = windows
@@ -149,12 +152,13 @@ where
         Ok(out)
     }
 
-    /// Calls `f` with every entry of every partition, as stored.
+    /// Calls `f` with every entry of the partitions `held`, as stored.
     fn scan(
         &self,
+        held: &[u32],
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
-        for p in 0..self.partitions {
+        for &p in held {
             let mut failed = None;
             self.backend
                 .scan(self.id, p, None, None, &mut |k, v| match f(k, v) {
@@ -171,11 +175,11 @@ where
         Ok(())
     }
 
-    fn lookup(&self, key: &K) -> Result<Option<Vec<u8>>, QueryError> {
+    fn lookup(&self, key: &K, held: &[u32]) -> Result<Option<Vec<u8>>, QueryError> {
         let mut k = Vec::new();
         Rkyv.encode(key, &mut k)
             .map_err(|e| QueryError::Failed(Error::Codec(e)))?;
-        for p in 0..self.partitions {
+        for &p in held {
             if let Some(v) = self.backend.get(self.id, p, &k)? {
                 return Ok(Some(v));
             }
@@ -193,19 +197,23 @@ where
         Self::json(&Self::parse(text)?)
     }
 
-    fn get(&self, text: &str) -> Result<Option<Value>, QueryError> {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn get(&self, text: &str, held: &[u32]) -> Result<Option<Value>, QueryError> {
         let key = Self::parse(text)?;
         match self.layout {
-            StoreLayout::KeyValue => match self.lookup(&key)? {
+            StoreLayout::KeyValue => match self.lookup(&key, held)? {
                 Some(v) => Ok(Some(Self::json(&Self::decode::<V>(&v)?)?)),
                 None => Ok(None),
             },
-            StoreLayout::Sessions => match self.lookup(&key)? {
+            StoreLayout::Sessions => match self.lookup(&key, held)? {
                 Some(v) => Ok(Some(Self::sessions(&v)?)),
                 None => Ok(None),
             },
             StoreLayout::TimeWindows { size } => Ok(self
-                .windows(size)?
+                .windows(size, held)?
                 .into_iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, list)| Value::Array(list))),
@@ -213,12 +221,12 @@ where
         }
     }
 
-    fn entries(&self) -> Result<Vec<(Value, Value)>, QueryError> {
+    fn entries(&self, held: &[u32]) -> Result<Vec<(Value, Value)>, QueryError> {
         let mut out = Vec::new();
         match self.layout {
             StoreLayout::KeyValue | StoreLayout::Sessions => {
                 let sessions = self.layout == StoreLayout::Sessions;
-                self.scan(|k, v| {
+                self.scan(held, |k, v| {
                     let key = Self::json(&Self::decode::<K>(k)?)?;
                     let value = if sessions {
                         Self::sessions(v)?
@@ -230,7 +238,7 @@ where
                 })?;
             }
             StoreLayout::TimeWindows { size } => {
-                for (k, list) in self.windows(size)? {
+                for (k, list) in self.windows(size, held)? {
                     out.push((Self::json(&k)?, Value::Array(list)));
                 }
             }
