@@ -15,16 +15,16 @@
 mod support;
 
 use anyhow::{Context, Result};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use tributary::log::Log;
-use tributary::{App, Config};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tributary::codec::{Json, Utf8};
 use tributary::event::{EventKey, value_time};
+use tributary::log::Log;
 use tributary::topology::{Emit, SessionWindows};
+use tributary::{App, Config};
 use tributary_macros::{Event, pipeline};
 
 /// A user viewed an item.
@@ -263,7 +263,10 @@ fn get(url: &str) -> Result<(u16, serde_json::Value)> {
         .into();
     let mut response = agent.get(url).call()?;
     let status = response.status().as_u16();
-    Ok((status, serde_json::from_str(&response.body_mut().read_to_string()?)?))
+    Ok((
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string()?)?,
+    ))
 }
 
 /// The stores as the running application serves them: every item's best
@@ -275,23 +278,36 @@ fn check_http(base: &str, expected: &BTreeMap<String, Vec<Related>>) -> Result<(
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = get(&format!("{base}/stores/related/{item}"))?;
-        if status == 200 && serde_json::from_value::<Vec<Related>>(body["value"].clone())? == *best {
+        if status == 200 && serde_json::from_value::<Vec<Related>>(body["value"].clone())? == *best
+        {
             break;
         }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "GET /stores/related/{item}: {status} {body}");
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "GET /stores/related/{item}: {status} {body}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     for (item, best) in expected {
         let (status, body) = get(&format!("{base}/stores/related/{item}"))?;
         anyhow::ensure!(status == 200, "GET /stores/related/{item}: {status} {body}");
         let served: Vec<Related> = serde_json::from_value(body["value"].clone())?;
-        anyhow::ensure!(served == *best, "GET /stores/related/{item} differs: {body}");
+        anyhow::ensure!(
+            served == *best,
+            "GET /stores/related/{item} differs: {body}"
+        );
     }
-    println!("served over HTTP, equal to it for all {} items:", expected.len());
+    println!(
+        "served over HTTP, equal to it for all {} items:",
+        expected.len()
+    );
     let (_, body) = get(&format!("{base}/stores/related/{item}"))?;
     println!("  GET /stores/related/{item} -> {}", body["value"]);
     let pair = format!("[\"{item}\",\"{}\"]", best[0].item);
-    let (status, body) = get(&format!("{base}/stores/co-views/{}", pair.replace('"', "%22")))?;
+    let (status, body) = get(&format!(
+        "{base}/stores/co-views/{}",
+        pair.replace('"', "%22")
+    ))?;
     anyhow::ensure!(
         status == 200 && body["value"].as_u64() == Some(best[0].co_views),
         "GET /stores/co-views/{pair}: {status} {body}"
@@ -303,7 +319,10 @@ fn check_http(base: &str, expected: &BTreeMap<String, Vec<Related>>) -> Result<(
         ("/stores/related/item-999".to_owned(), 404),
     ] {
         let (status, body) = get(&format!("{base}{path}"))?;
-        anyhow::ensure!(status == want, "GET {path}: {status} {body}, expected {want}");
+        anyhow::ensure!(
+            status == want,
+            "GET {path}: {status} {body}, expected {want}"
+        );
         println!("  GET {path} -> {status} {}", body["error"]);
     }
     Ok(())

@@ -69,7 +69,10 @@ impl Drop for Scraper {
             let _ = t.join();
         }
         if METRICS.load(Ordering::Relaxed) {
-            tracing::info!(scrapes = self.scrapes.load(Ordering::Relaxed), "metrics scraped");
+            tracing::info!(
+                scrapes = self.scrapes.load(Ordering::Relaxed),
+                "metrics scraped"
+            );
         }
     }
 }

@@ -553,13 +553,19 @@ fn any_instance_answers_for_keys_another_instance_holds() {
                 };
                 if v.get("instance").is_some() {
                     through_other += 1;
-                    assert_ne!(v["instance"].as_str().unwrap(), base.trim_start_matches("http://"));
+                    assert_ne!(
+                        v["instance"].as_str().unwrap(),
+                        base.trim_start_matches("http://")
+                    );
                 }
                 // Asked for its own answer only, an instance says what it holds.
                 let (status, _) = get_json(&format!("{url}?local=true"));
                 assert_eq!(status == 200, v.get("instance").is_none(), "{what}: {url}");
             }
-            assert!(through_other > 0, "{what}: {base} answered every key itself");
+            assert!(
+                through_other > 0,
+                "{what}: {base} answered every key itself"
+            );
         }
     };
     group.assign("a", &[0]).unwrap();

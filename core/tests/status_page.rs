@@ -156,7 +156,10 @@ async fn the_status_page_draws_the_topology_and_its_rates_move() {
         if drawn.values().all(|r| r.as_f64() >= Some(0.0)) && !drawn.is_empty() {
             break drawn;
         }
-        assert!(Instant::now() < deadline, "the page never showed rates: {drawn:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed rates: {drawn:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(before.keys().cloned().collect::<BTreeSet<_>>(), expected);
@@ -178,7 +181,12 @@ async fn the_status_page_draws_the_topology_and_its_rates_move() {
                 let mut b = Batch::new();
                 for _ in 0..200 {
                     let page = format!("/page-{}", i % 50);
-                    b.push(0, Some(format!("user-{i}").as_bytes()), Some(page.as_bytes()), &[]);
+                    b.push(
+                        0,
+                        Some(format!("user-{i}").as_bytes()),
+                        Some(page.as_bytes()),
+                        &[],
+                    );
                     i += 1;
                 }
                 log.append("clicks", (i % 2) as u32, &b).unwrap();
@@ -192,7 +200,10 @@ async fn the_status_page_draws_the_topology_and_its_rates_move() {
         if drawn[source].as_f64().is_some_and(|r| r > 0.0) {
             break drawn;
         }
-        assert!(Instant::now() < deadline, "the source's rate never moved: {drawn:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the source's rate never moved: {drawn:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let shown = client

@@ -56,7 +56,12 @@ pub(crate) fn advertise(view: &AppView, http: SocketAddr, last: &mut Option<Vec<
         Err(e) => return tracing::warn!(error = %e, "advertising this instance"),
     };
     let mut batch = Batch::new();
-    batch.push(crate::now_millis(), Some(http.to_string().as_bytes()), Some(&value), &[]);
+    batch.push(
+        crate::now_millis(),
+        Some(http.to_string().as_bytes()),
+        Some(&value),
+        &[],
+    );
     match view.log.append(&topic(&view.app), 0, &batch) {
         Ok(_) => *last = Some(tasks),
         Err(e) => tracing::warn!(error = %e, "advertising this instance's HTTP address"),
@@ -66,7 +71,12 @@ pub(crate) fn advertise(view: &AppView, http: SocketAddr, last: &mut Option<Vec<
 /// Withdraws this instance's advertisement (a tombstone).
 pub(crate) fn withdraw(view: &AppView, http: SocketAddr) {
     let mut batch = Batch::new();
-    batch.push(crate::now_millis(), Some(http.to_string().as_bytes()), None, &[]);
+    batch.push(
+        crate::now_millis(),
+        Some(http.to_string().as_bytes()),
+        None,
+        &[],
+    );
     if let Err(e) = view.log.append(&topic(&view.app), 0, &batch) {
         tracing::warn!(error = %e, "withdrawing this instance's advertisement");
     }

@@ -93,7 +93,8 @@ pub(super) async fn get(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let answer = tokio::task::spawn_blocking(move || lookup(&view, s.as_ref(), &store, &key, q.local)).await;
+    let answer =
+        tokio::task::spawn_blocking(move || lookup(&view, s.as_ref(), &store, &key, q.local)).await;
     match answer {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => failed(e),
@@ -121,7 +122,11 @@ fn lookup(
     {
         for addr in instances::holders(view, own, store)? {
             asked.push(addr.to_string());
-            let url = format!("http://{addr}/stores/{}/{}?local=true", encode(store), encode(key));
+            let url = format!(
+                "http://{addr}/stores/{}/{}?local=true",
+                encode(store),
+                encode(key)
+            );
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_global(Some(std::time::Duration::from_secs(5)))
@@ -144,7 +149,10 @@ fn lookup(
     let elsewhere = if asked.is_empty() {
         String::new()
     } else {
-        format!(" (nor has any of the instances asked: {})", asked.join(", "))
+        format!(
+            " (nor has any of the instances asked: {})",
+            asked.join(", ")
+        )
     };
     Ok(error(
         StatusCode::NOT_FOUND,

@@ -364,15 +364,17 @@ impl App {
             self.served.clone(),
         ));
         let http = match self.config.http {
-            Some(addr) => match crate::http::instances::ensure_topic(self.log.as_ref(), &self.group)
-                .and_then(|()| HttpServer::start(addr, Arc::clone(&view)))
-            {
-                Ok(server) => Some(server),
-                Err(e) => {
-                    shared.stopping.store(true, Ordering::Release);
-                    return Err(e);
+            Some(addr) => {
+                match crate::http::instances::ensure_topic(self.log.as_ref(), &self.group)
+                    .and_then(|()| HttpServer::start(addr, Arc::clone(&view)))
+                {
+                    Ok(server) => Some(server),
+                    Err(e) => {
+                        shared.stopping.store(true, Ordering::Release);
+                        return Err(e);
+                    }
                 }
-            },
+            }
             None => None,
         };
         Ok(RunningApp {
