@@ -382,4 +382,44 @@ fn a_poison_batch_stops_the_application_until_it_is_quarantined() {
         .filter(|n| !(damaged.from..damaged.to).contains(n))
         .collect();
     assert_eq!(out, expected);
+
+    // While an application reads the partition, its metrics count the
+    // records set aside.
+    let mut t = Topology::builder("copy");
+    t.stream::<String, u64>("in", Utf8, Json)
+        .to("out", Utf8, Json);
+    let config = Config {
+        application_id: Some("copy-watched".into()),
+        state_dir: dir.path().join("state"),
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        ..Config::default()
+    };
+    let running = App::new(t.build().unwrap(), Arc::clone(&log) as Arc<dyn Log>, config)
+        .unwrap()
+        .start()
+        .unwrap();
+    running
+        .wait_until_caught_up(std::time::Duration::from_secs(60))
+        .unwrap();
+    let url = format!("http://{}/metrics", running.http_addr().unwrap());
+    let text = ureq::get(&url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let sample = text
+        .lines()
+        .find(|l| {
+            l.starts_with("tributary_log_quarantined_records{")
+                && l.contains(r#"topic="in""#)
+                && l.contains(r#"partition="0""#)
+        })
+        .unwrap_or_else(|| panic!("no quarantine metric in:\n{text}"));
+    assert!(
+        sample.ends_with(&format!(" {}", q.to - q.from)),
+        "{sample}: expected {} records",
+        q.to - q.from
+    );
+    running.shutdown().unwrap();
 }
