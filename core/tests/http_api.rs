@@ -253,6 +253,28 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
         2.0 * kept,
         "two repartitions (by item, by quantity) of every kept order"
     );
+    // Every node counted what passed through it.
+    let description = topology().describe();
+    let node = |kind: &str, topic: Option<&str>| {
+        description
+            .nodes
+            .iter()
+            .find(|n| n.kind == kind && (topic.is_none() || n.topic.as_deref() == topic))
+            .unwrap()
+            .name
+            .clone()
+    };
+    let records_of = |name: &str| sum(&m, "tributary_node_records_total", &[("node", name)]);
+    assert_eq!(
+        records_of(&node("source", Some("orders"))),
+        (input.len() + malformed) as f64
+    );
+    assert_eq!(
+        records_of(&node("filter", None)),
+        input.len() as f64,
+        "decoded records"
+    );
+    assert_eq!(records_of(&node("sink", Some("kept"))), kept);
     // One lag sample per input partition of every task.
     let lag_samples = m
         .iter()
@@ -387,7 +409,6 @@ fn metrics_count_exactly_what_was_processed_and_lag_goes_to_zero() {
     assert_eq!(status, 404);
 
     // The status page draws every node of the description.
-    let description = topology().describe();
     let (status, page) = get(&format!("{base}/"));
     assert_eq!(status, 200);
     assert!(page.contains("<svg"), "the diagram is drawn");

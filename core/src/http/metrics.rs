@@ -75,6 +75,11 @@ pub(crate) fn render(view: &AppView) -> crate::Result<String> {
         "restore_remaining_records",
         "Changelog records still to restore, per task.",
     );
+    let node_records = counter(
+        &mut registry,
+        "node_records",
+        "Records each node of the topology processed, per task.",
+    );
     let tasks = view.counters.tasks();
     let rates = view.rates();
     for (id, c) in &tasks {
@@ -96,6 +101,13 @@ pub(crate) fn render(view: &AppView) -> crate::Result<String> {
         in_rate
             .get_or_create(&task)
             .set(rates.records_in.get(id).copied().unwrap_or(0.0));
+        for (i, n) in c.node_records().into_iter().enumerate() {
+            if let Some(node) = view.topology.nodes.get(i) {
+                let mut labels = task.clone();
+                labels.push(("node", node.name.clone()));
+                node_records.get_or_create(&labels).inc_by(n);
+            }
+        }
         for (topic, n) in c.records_out() {
             let mut labels = task.clone();
             labels.push(("topic", topic));

@@ -7,7 +7,6 @@ use crate::topology::TopologyDescription;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json, Response};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const PAGE: &str = include_str!("status.html");
@@ -85,28 +84,17 @@ pub(super) async fn topology(State(view): State<Arc<AppView>>) -> Response {
     Json(&view.topology).into_response()
 }
 
-/// What the page shows: a rate per node (sources and operators: the
-/// records their sub-topology reads per second; sinks: the records
-/// written to their topic per second), lag per input partition, restores.
+/// What the page shows: the records each node processed per second over
+/// the last second, lag per input partition, restores.
 pub(crate) fn snapshot(view: &AppView) -> Value {
     let rates = view.rates();
-    let mut by_sub: BTreeMap<usize, f64> = BTreeMap::new();
-    for (id, r) in &rates.records_in {
-        *by_sub.entry(id.sub_topology).or_default() += r;
-    }
-    let mut by_topic: BTreeMap<&str, f64> = BTreeMap::new();
-    for ((_, topic), r) in &rates.records_out {
-        *by_topic.entry(topic.as_str()).or_default() += r;
-    }
     let nodes: serde_json::Map<String, Value> = view
         .topology
         .nodes
         .iter()
-        .map(|n| {
-            let rate = match (&n.topic, n.kind.ends_with("sink")) {
-                (Some(t), true) => by_topic.get(t.as_str()).copied().unwrap_or(0.0),
-                _ => by_sub.get(&n.sub_topology).copied().unwrap_or(0.0),
-            };
+        .enumerate()
+        .map(|(i, n)| {
+            let rate = rates.nodes.get(i).copied().unwrap_or(0.0);
             (n.name.clone(), json!({ "rate": rate }))
         })
         .collect();

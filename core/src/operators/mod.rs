@@ -134,6 +134,9 @@ pub(crate) struct Tracked<K, V> {
 
 impl<K, V> Processor<K, V> for Tracked<K, V> {
     fn process(&mut self, ctx: &mut Ctx, key: K, value: V) {
+        if let Some(n) = ctx.node_records.get_mut(self.node) {
+            *n += 1;
+        }
         let caller = std::mem::replace(&mut ctx.node, self.node);
         self.inner.process(ctx, key, value);
         ctx.node = caller;
@@ -269,6 +272,9 @@ pub(crate) struct Ctx {
     pub(crate) error: Option<Error>,
     pub(crate) key_buf: Vec<u8>,
     pub(crate) value_buf: Vec<u8>,
+    /// Records each node processed since the task last reported them, by
+    /// node index (empty: not counted).
+    pub(crate) node_records: Vec<u64>,
 }
 
 impl Ctx {
@@ -294,6 +300,7 @@ impl Ctx {
             error: None,
             key_buf: Vec::new(),
             value_buf: Vec::new(),
+            node_records: Vec::new(),
         }
     }
 

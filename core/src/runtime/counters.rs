@@ -26,6 +26,8 @@ pub(crate) struct TaskCounters {
     /// The input partitions while the task is open on this instance; empty
     /// once it closed.
     inputs: Mutex<Vec<TopicPartition>>,
+    /// Records each node of the topology processed, by node index.
+    nodes: Mutex<Vec<u64>>,
 }
 
 impl TaskCounters {
@@ -40,6 +42,28 @@ impl TaskCounters {
                 }
             }
         }
+    }
+
+    /// Adds the records each node processed, and sets `counts` back to 0.
+    pub(crate) fn add_node_records(&self, counts: &mut [u64]) {
+        if counts.iter().all(|&n| n == 0) {
+            return;
+        }
+        let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        if nodes.len() < counts.len() {
+            nodes.resize(counts.len(), 0);
+        }
+        for (total, n) in nodes.iter_mut().zip(counts.iter_mut()) {
+            *total += std::mem::take(n);
+        }
+    }
+
+    /// Records each node processed so far, by node index.
+    pub(crate) fn node_records(&self) -> Vec<u64> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Records written so far, per output topic.

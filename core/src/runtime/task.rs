@@ -237,6 +237,7 @@ impl Task {
             a.join(id.partition);
         }
         let mut ctx = Ctx::new(&init.outputs, clock);
+        ctx.node_records = vec![0; settings.node_names.len()];
         ctx.input_topics = inputs.iter().map(|i| i.tp.topic.clone()).collect();
         drop(_entered);
         Ok(Task {
@@ -345,6 +346,9 @@ impl Task {
                 continue;
             }
             records += 1;
+            if let Some(n) = self.ctx.node_records.get_mut(input.node) {
+                *n += 1;
+            }
             self.max_timestamp = self.max_timestamp.max(record.timestamp);
             self.ctx.input = i;
             self.ctx.offset = record.offset;
@@ -612,6 +616,7 @@ impl Task {
             out.announcements = 0;
             self.counters.add_out(&out.topic, records as u64);
         }
+        self.counters.add_node_records(&mut self.ctx.node_records);
         Ok(())
     }
 

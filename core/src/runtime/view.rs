@@ -48,11 +48,11 @@ impl std::fmt::Debug for AppView {
 pub(crate) struct Rates {
     at: Option<Instant>,
     last_in: BTreeMap<TaskId, u64>,
-    last_out: BTreeMap<(TaskId, String), u64>,
+    last_nodes: Vec<u64>,
+    /// Records per second, per node of the topology (by node index).
+    pub(crate) nodes: Vec<f64>,
     /// Records in per second, per task.
     pub(crate) records_in: BTreeMap<TaskId, f64>,
-    /// Records out per second, per task and output topic.
-    pub(crate) records_out: BTreeMap<(TaskId, String), f64>,
 }
 
 /// The lag of one input partition of an open task.
@@ -105,9 +105,8 @@ impl AppView {
         let mut rates = self.rates.lock().unwrap_or_else(PoisonError::into_inner);
         let elapsed = rates.at.map(|t| now.duration_since(t).as_secs_f64());
         let mut last_in = BTreeMap::new();
-        let mut last_out = BTreeMap::new();
         let mut in_rate = BTreeMap::new();
-        let mut out_rate = BTreeMap::new();
+        let mut last_nodes = vec![0u64; self.topology.nodes.len()];
         for (id, c) in self.counters.tasks() {
             let n = c.processed.load(Ordering::Relaxed);
             if let Some(secs) = elapsed {
@@ -115,24 +114,27 @@ impl AppView {
                 in_rate.insert(id, n.saturating_sub(before) as f64 / secs.max(1e-3));
             }
             last_in.insert(id, n);
-            for (topic, n) in c.records_out() {
-                let key = (id, topic);
-                if let Some(secs) = elapsed {
-                    let before = rates.last_out.get(&key).copied().unwrap_or(0);
-                    out_rate.insert(
-                        key.clone(),
-                        n.saturating_sub(before) as f64 / secs.max(1e-3),
-                    );
-                }
-                last_out.insert(key, n);
+            for (total, n) in last_nodes.iter_mut().zip(c.node_records()) {
+                *total += n;
             }
         }
+        let nodes = match elapsed {
+            Some(secs) => last_nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let before = rates.last_nodes.get(i).copied().unwrap_or(0);
+                    n.saturating_sub(before) as f64 / secs.max(1e-3)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         *rates = Rates {
             at: Some(now),
             last_in,
-            last_out,
+            last_nodes,
+            nodes,
             records_in: in_rate,
-            records_out: out_rate,
         };
     }
 

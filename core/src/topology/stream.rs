@@ -459,14 +459,15 @@ impl<K: Data, V: Data> Stream<K, V> {
         drop(g);
         let topic = topic.to_owned();
         self.cell.add_child(Arc::new(move |init| {
-            Ok(Box::new(Sink {
+            let inner = Box::new(Sink {
                 slot: init.output(&topic)?,
                 key_codec: key_codec.clone(),
                 value_codec: value_codec.clone(),
                 next_unkeyed: init.partition,
                 partition_by: partition_by.clone(),
                 scratch: Vec::new(),
-            }))
+            });
+            Ok(Box::new(Tracked { node, inner }) as Box<dyn Processor<K, V>>)
         }));
     }
 }
@@ -520,13 +521,20 @@ impl<K: Data, V: Data> BranchBuilder<K, V> {
                 Stream::new(Arc::clone(&s.graph), node, Arc::clone(c))
             })
             .collect();
+        let arms: Vec<usize> = streams.iter().map(|s| s.node).collect();
         let predicates = self.predicates;
         s.cell.add_child(Arc::new(move |init| {
             let mut branches = Vec::with_capacity(cells.len());
-            for (p, c) in predicates.iter().zip(&cells) {
-                branches.push((Arc::clone(p), c.instantiate(init)?));
+            for ((p, c), &node) in predicates.iter().zip(&cells).zip(&arms) {
+                let inner = c.instantiate(init)?;
+                let arm = Box::new(Tracked { node, inner }) as Box<dyn Processor<K, V>>;
+                branches.push((Arc::clone(p), arm));
             }
-            Ok(Box::new(Branch { branches }) as Box<dyn Processor<K, V>>)
+            let inner = Box::new(Branch { branches }) as Box<dyn Processor<K, V>>;
+            Ok(Box::new(Tracked {
+                node: branch_node,
+                inner,
+            }) as Box<dyn Processor<K, V>>)
         }));
         match streams.try_into() {
             Ok(a) => a,
