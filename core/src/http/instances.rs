@@ -122,12 +122,7 @@ pub(crate) fn holds_all(view: &AppView, store: &str, partitions: u32) -> bool {
 
 /// The other instances holding tasks of sub-topology `sub`.
 pub(crate) fn holders(view: &AppView, own: SocketAddr, store: &str) -> Result<Vec<SocketAddr>> {
-    let sub = view
-        .topology
-        .nodes
-        .iter()
-        .find(|n| n.stores.iter().any(|s| s == store))
-        .map(|n| n.sub_topology);
+    let sub = view.sub_topology_of(store);
     Ok(all(view)?
         .into_iter()
         .filter(|(addr, i)| {

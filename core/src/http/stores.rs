@@ -3,6 +3,7 @@
 use super::{error, instances};
 use crate::runtime::view::AppView;
 use crate::store::json_view::{JsonView, QueryError};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
@@ -64,6 +65,16 @@ fn served(view: &AppView, name: &str) -> Result<Arc<dyn JsonView>, Response> {
     Err(error(StatusCode::NOT_FOUND, message))
 }
 
+/// A request's query and served store, or the 400 or 404 answer.
+fn request<Q>(
+    view: &AppView,
+    store: &str,
+    query: Result<Query<Q>, QueryRejection>,
+) -> Result<(Q, Arc<dyn JsonView>), Response> {
+    let Query(q) = query.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok((q, served(view, store)?))
+}
+
 fn failed(e: QueryError) -> Response {
     match e {
         QueryError::BadKey(m) => error(StatusCode::BAD_REQUEST, m),
@@ -83,14 +94,10 @@ pub(super) struct GetQuery {
 pub(super) async fn get(
     State(view): State<Arc<AppView>>,
     Path((store, key)): Path<(String, String)>,
-    query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<GetQuery>, QueryRejection>,
 ) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    let s = match served(&view, &store) {
-        Ok(s) => s,
+    let (q, s) = match request(&view, &store, query) {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let answer =
@@ -177,14 +184,10 @@ fn encode(text: &str) -> String {
 pub(super) async fn scan(
     State(view): State<Arc<AppView>>,
     Path(store): Path<String>,
-    query: Result<Query<ScanQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ScanQuery>, QueryRejection>,
 ) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    let s = match served(&view, &store) {
-        Ok(s) => s,
+    let (q, s) = match request(&view, &store, query) {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);

@@ -185,13 +185,7 @@ impl AppView {
     /// are open here: the ones this instance answers for. Local state of
     /// partitions that moved away stays on disk but is not served.
     pub(crate) fn held_partitions(&self, store: &str, partitions: u32) -> Vec<u32> {
-        let Some(sub) = self
-            .topology
-            .nodes
-            .iter()
-            .find(|n| n.stores.iter().any(|s| s == store))
-            .map(|n| n.sub_topology)
-        else {
+        let Some(sub) = self.sub_topology_of(store) else {
             return (0..partitions).collect();
         };
         let mut held: Vec<u32> = self
@@ -203,6 +197,15 @@ impl AppView {
             .collect();
         held.sort_unstable();
         held
+    }
+
+    /// The sub-topology whose tasks hold the store `store`.
+    pub(crate) fn sub_topology_of(&self, store: &str) -> Option<usize> {
+        self.topology
+            .nodes
+            .iter()
+            .find(|n| n.stores.iter().any(|s| s == store))
+            .map(|n| n.sub_topology)
     }
 
     /// Estimated bytes held by each store, by name.
