@@ -22,7 +22,7 @@ use crate::operators::clock::{TimeDriven, Timed, TimedOp};
 use crate::operators::window::{
     Fold, LateOutput, Merge, SessionAggregate, SlidingAggregate, TimeAggregate, WindowShape,
 };
-use crate::operators::{Data, NodeCell, Processor, Shared, TaskInit};
+use crate::operators::{Data, NodeCell, Processor, Shared, TaskInit, Tracked};
 use crate::record::millis;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -269,26 +269,39 @@ mod build {
     }
 }
 
-/// Where late records go: created on demand by `late_records()`.
-type LateCell<K, V> = Arc<OnceLock<Arc<NodeCell<K, V>>>>;
+/// Where late records go, created on demand by `late_records()`: the
+/// `late-records` node and its cell.
+type LateCell<K, V> = Arc<OnceLock<(usize, Arc<NodeCell<K, V>>)>>;
 
 /// The late-record output of a task's window operator (store `store`):
-/// the declared stream, or a count of records dropped.
+/// the declared stream (its node counting what passes), or a count of
+/// records dropped.
 fn late_processor<K: Data, V: Data>(
     cell: &LateCell<K, V>,
     init: &mut TaskInit<'_>,
     store: &str,
 ) -> crate::Result<LateOutput<K, V>> {
+    let routed = match cell.get() {
+        Some((node, cell)) => {
+            let inner = cell.instantiate(init)?;
+            Some(Box::new(Tracked { node: *node, inner }) as Box<dyn Processor<K, V>>)
+        }
+        None => None,
+    };
     Ok(LateOutput {
         operator: Arc::from(store),
-        routed: cell.get().map(|c| c.instantiate(init)).transpose()?,
+        routed,
     })
 }
 
+/// The stream of late records: one `late-records` node however often it
+/// is asked for.
 fn late_stream<K: Data, V: Data>(stream: &Stream<K, V>, cell: &LateCell<K, V>) -> Stream<K, V> {
-    let node_cell = Arc::clone(cell.get_or_init(NodeCell::new));
-    let node = lock(&stream.graph).add_node("late-records", None, vec![stream.node], None);
-    Stream::new(Arc::clone(&stream.graph), node, node_cell)
+    let (node, node_cell) = cell.get_or_init(|| {
+        let node = lock(&stream.graph).add_node("late-records", None, vec![stream.node], None);
+        (node, NodeCell::new())
+    });
+    Stream::new(Arc::clone(&stream.graph), *node, Arc::clone(node_cell))
 }
 
 /// A grouped stream cut into tumbling, hopping or sliding windows, ready
