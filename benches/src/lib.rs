@@ -1,6 +1,7 @@
 //! Shared workloads of the benchmarks and the throughput harness.
 
 pub mod dsl;
+pub mod nexmark;
 pub mod scrape;
 pub mod state;
 pub mod windows;

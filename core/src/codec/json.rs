@@ -21,3 +21,25 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
         "json"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_come_back_exactly() {
+        // serde_json's fast float parser can be one unit in the last place
+        // off; `float_roundtrip` makes every f64 come back bit for bit.
+        for x in [
+            124_784.624_000_000_01_f64,
+            0.1 + 0.2,
+            29_415_633.247_352_026,
+            f64::MIN_POSITIVE,
+        ] {
+            let mut buf = Vec::new();
+            Json.encode(&x, &mut buf).unwrap();
+            let back: f64 = Json.decode(&buf).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{x:?} came back as {back:?}");
+        }
+    }
+}
