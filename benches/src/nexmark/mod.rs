@@ -8,6 +8,7 @@ pub mod outputs;
 pub mod queries;
 pub mod reference;
 pub mod rows;
+pub mod winners;
 
 use anyhow::Result;
 use model::Event;

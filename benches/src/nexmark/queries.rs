@@ -4,7 +4,10 @@
 //! processing time. Each reads [`EVENTS_TOPIC`] and writes [`OUT_TOPIC`].
 
 use super::model::{Auction, Bid, Event};
-use super::rows::{AuctionOrBid, Q1Row, Q3Row, Q7Candidate, Q7Row, Q8Row, Q8Side, Q11Row, Winning};
+use super::rows::{
+    AuctionOrBid, Q1Row, Q3Row, Q7Candidate, Q7Row, Q8Row, Q8Side, Q11Row, WinnerChange,
+};
+use super::winners::{self, Winners};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tributary::codec::{Codec, Unit};
@@ -156,9 +159,8 @@ pub fn topology<C: Format>(query: Query, format: C) -> tributary::Result<Topolog
         Query::Q5 => q5(&events).to(OUT_TOPIC, c.clone(), c),
         Query::Q7 => q7(&events).to(OUT_TOPIC, Unit, c),
         Query::Q8 => q8(&events).to(OUT_TOPIC, Unit, c),
-        Query::Q9 => winning(&events, "q9")
-            .filter(|_, w| w.changed)
-            .flat_map(|id, w| Some((id, (w.auction?, w.best?))))
+        Query::Q9 => winners(&events, "q9", true)
+            .flat_map(|id, c| Some((id, (c.auction?, c.bid))))
             .to(OUT_TOPIC, c.clone(), c),
         Query::Q11 => q11(&events).to(OUT_TOPIC, Unit, c),
         Query::Q12 => q12(&events).to(OUT_TOPIC, c.clone(), c),
@@ -221,11 +223,15 @@ fn q3(events: &Stream<(), Event>) -> Stream<(), Q3Row> {
         .map(|_, row| ((), row))
 }
 
-/// Every auction with its best bid so far (highest price, then earliest,
-/// then lowest bidder) among the bids within its open time: q9's
-/// `ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC,
-/// B.dateTime ASC) = 1`, and q4's inner `MAX(B.price) ... GROUP BY A.id`.
-fn winning(events: &Stream<(), Event>, prefix: &str) -> Stream<u64, Winning> {
+/// Every change of an auction's winning bid (see [`Winners`]).
+fn winners(
+    events: &Stream<(), Event>,
+    prefix: &str,
+    keep_auctions: bool,
+) -> Stream<u64, WinnerChange> {
+    let stores = winners::stores(prefix);
+    let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
+    let prefix = prefix.to_owned();
     events
         .flat_map(|_, e| match e {
             Event::Auction(a) => Some(((), AuctionOrBid::Auction(a))),
@@ -236,11 +242,9 @@ fn winning(events: &Stream<(), Event>, prefix: &str) -> Stream<u64, Winning> {
             AuctionOrBid::Auction(a) => a.id,
             AuctionOrBid::Bid(b) => b.auction,
         })
-        .group_by_key()
-        .aggregate(&format!("{prefix}-winning"), Winning::default, |_, e, w| {
-            w.with(e)
+        .process(&format!("{prefix}-winners"), &stores, move || {
+            Winners::new(&prefix, keep_auctions)
         })
-        .to_stream()
 }
 
 /// q4: `SELECT Q.category, AVG(Q.final) FROM (SELECT MAX(B.price) AS
@@ -249,19 +253,10 @@ fn winning(events: &Stream<(), Event>, prefix: &str) -> Stream<u64, Winning> {
 /// Q GROUP BY Q.category`: each change of an auction's maximum retracts
 /// the old one from its category's sum.
 fn q4(events: &Stream<(), Event>) -> Stream<u64, f64> {
-    winning(events, "q4")
-        .filter(|_, w| w.changed)
-        .flat_map(|_, w| {
-            let category = w.auction.as_ref()?.category;
-            let price = w.best.as_ref()?.price;
-            Some((
-                (),
-                (
-                    category,
-                    price - w.previous.unwrap_or(0),
-                    w.previous.is_none(),
-                ),
-            ))
+    winners(events, "q4", false)
+        .map(|_, c| {
+            let delta = c.bid.price - c.previous.unwrap_or(0);
+            ((), (c.category, delta, c.previous.is_none()))
         })
         .group_by("q4-by-category", |_, (category, ..)| *category)
         .aggregate(

@@ -5,7 +5,7 @@
 
 use super::model::{Bid, Event};
 use super::queries::{Q11_GAP, Query, euros};
-use super::rows::{Q1Row, Q3Row, Q7Row, Q8Row, Q11Row, beats, in_time};
+use super::rows::{Q1Row, Q3Row, Q7Row, Q8Row, Q11Row, beats, in_time, rank};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The results of `query` over `events`, as sorted lines. q12, on
@@ -106,7 +106,7 @@ fn winners(events: &[Event]) -> BTreeMap<u64, (&super::model::Auction, &Bid)> {
             continue;
         }
         match best.get(&a.id) {
-            Some((_, current)) if !beats(b, current) => {}
+            Some((_, current)) if !beats(rank(b), rank(current)) => {}
             _ => {
                 best.insert(a.id, (a, b));
             }

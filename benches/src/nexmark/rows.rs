@@ -147,51 +147,17 @@ pub enum AuctionOrBid {
     Bid(Bid),
 }
 
-/// An auction's best bid so far among those in its open time; bids that
-/// arrive before their auction wait in `pending`.
-#[derive(Debug, Clone, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-pub struct Winning {
-    /// The auction, once it arrived.
+/// A change of an auction's winning bid (q4, q9).
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct WinnerChange {
+    /// The auction, when the query keeps auctions whole (q9).
     pub auction: Option<Auction>,
-    /// The best bid.
-    pub best: Option<Bid>,
-    /// Bids that came before the auction.
-    pub pending: Vec<Bid>,
-    /// Whether the last event changed `best`.
-    pub changed: bool,
-    /// The best price before the last event, if it changed.
+    /// The auction's category.
+    pub category: u64,
+    /// The winning price before, if there was a winner.
     pub previous: Option<u64>,
-}
-
-impl Winning {
-    /// Takes in an auction or a bid.
-    pub fn with(mut self, e: AuctionOrBid) -> Self {
-        self.changed = false;
-        self.previous = None;
-        match e {
-            AuctionOrBid::Auction(a) => {
-                self.auction = Some(a);
-                for b in std::mem::take(&mut self.pending) {
-                    self.consider(b);
-                }
-            }
-            AuctionOrBid::Bid(b) if self.auction.is_some() => self.consider(b),
-            AuctionOrBid::Bid(b) => self.pending.push(b),
-        }
-        self
-    }
-
-    fn consider(&mut self, b: Bid) {
-        let Some(a) = &self.auction else { return };
-        if !in_time(a, &b) || self.best.as_ref().is_some_and(|best| !beats(&b, best)) {
-            return;
-        }
-        if !self.changed {
-            self.previous = self.best.as_ref().map(|best| best.price);
-        }
-        self.best = Some(b);
-        self.changed = true;
-    }
+    /// The new winning bid.
+    pub bid: Bid,
 }
 
 /// `B.dateTime BETWEEN A.dateTime AND A.expires`.
@@ -199,10 +165,18 @@ pub fn in_time(a: &Auction, b: &Bid) -> bool {
     (a.date_time..=a.expires).contains(&b.date_time)
 }
 
-/// Whether `b` ranks before `best`: higher price, then earlier, then the
-/// lower bidder id (the last only to make ties deterministic).
-pub fn beats(b: &Bid, best: &Bid) -> bool {
+/// A bid's rank among an auction's bids: price, time, bidder.
+pub type Rank = (u64, i64, u64);
+
+/// The rank of `b`.
+pub fn rank(b: &Bid) -> Rank {
+    (b.price, b.date_time, b.bidder)
+}
+
+/// Whether a bid ranked `a` beats one ranked `b`: higher price, then
+/// earlier, then the lower bidder id (the last only to make ties
+/// deterministic).
+pub fn beats(a: Rank, b: Rank) -> bool {
     use std::cmp::Reverse;
-    (b.price, Reverse(b.date_time), Reverse(b.bidder))
-        > (best.price, Reverse(best.date_time), Reverse(best.bidder))
+    (a.0, Reverse(a.1), Reverse(a.2)) > (b.0, Reverse(b.1), Reverse(b.2))
 }
