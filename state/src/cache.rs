@@ -111,6 +111,35 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         Ok(&mut e.value)
     }
 
+    /// Sets `key` to `value` without reading the backend (a blind write):
+    /// as the backend may hold the key, a deletion before the next flush
+    /// still writes a tombstone.
+    pub fn put(&mut self, key: &K, value: V) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.value = Some(value);
+            e.touched = true;
+            if !e.dirty {
+                e.dirty = true;
+                self.dirty += 1;
+                self.dirty_bytes += Self::SLOT + e.encoded as usize;
+            }
+            return;
+        }
+        self.bytes += Self::SLOT;
+        self.dirty += 1;
+        self.dirty_bytes += Self::SLOT;
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                value: Some(value),
+                stored: true,
+                dirty: true,
+                touched: true,
+                encoded: 0,
+            },
+        );
+    }
+
     /// Hands each dirty entry to `f`, which returns the bytes of its
     /// encoded key and value, and marks it clean; then evicts clean entries
     /// beyond the budget.
@@ -202,6 +231,31 @@ fn slot<'a, K: Hash + Eq + Clone, V, E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blind_put_reads_nothing_and_a_delete_after_it_writes_a_tombstone() {
+        let mut c: WriteCache<&str, u64> = WriteCache::new(10_000);
+        c.put(&"a", 1);
+        c.put(&"a", 2);
+        c.put(&"b", 3);
+        let value = c.get(&"a", || -> Result<Loaded<u64>, ()> {
+            panic!("a is cached")
+        });
+        assert_eq!(value, Ok(Some(&2)));
+        *c.entry(&"b", || -> Result<Loaded<u64>, ()> {
+            panic!("b is cached")
+        })
+        .unwrap() = None;
+        let mut written = Vec::new();
+        c.flush(|k, v| {
+            written.push((*k, v.copied()));
+            Ok::<_, ()>(16)
+        })
+        .unwrap();
+        written.sort();
+        assert_eq!(written, vec![("a", Some(2)), ("b", None)]);
+        assert_eq!(c.dirty_len(), 0);
+    }
 
     #[test]
     fn repeated_updates_flush_once() {

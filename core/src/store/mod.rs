@@ -121,6 +121,12 @@ where
         }
     }
 
+    /// Sets `key` to `value` without reading its old value from the
+    /// backend.
+    pub(crate) fn put(&mut self, key: &K, value: V) {
+        self.cache.put(key, value);
+    }
+
     /// The value of `key` for update (set `None` to delete).
     pub(crate) fn entry(&mut self, key: &K) -> Result<&mut Option<V>> {
         let (backend, id, p, buf) = (&self.backend, self.id, self.partition, &mut self.key_buf);
