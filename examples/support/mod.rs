@@ -18,6 +18,7 @@ pub(crate) const PARTITIONS: u32 = 4;
 
 /// An embedded log in a fresh directory named after the example, with
 /// `topics` created.
+#[allow(dead_code)]
 pub(crate) fn open_log(example: &str, topics: &[&str]) -> Result<(PathBuf, Arc<EmbeddedLog>)> {
     let dir = std::env::temp_dir().join(format!("tributary-{example}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -33,7 +33,8 @@ enum Encoding {
 #[derive(Debug, Parser)]
 #[command(about = "Runs Nexmark queries on the embedded log")]
 struct Args {
-    /// q0, q1, q2, q3, q4, q5, q7, q8, q9, q11, q12, or all.
+    /// q0, q1, q2, q3, q4, q5, q7, q8, q9, q11, q12 (several separated by
+    /// commas), or all.
     #[arg(long, default_value = "all")]
     query: String,
     /// Events to generate.
@@ -80,7 +81,11 @@ fn main() -> Result<()> {
     let queries: Vec<Query> = if args.query == "all" {
         Query::ALL.to_vec()
     } else {
-        vec![args.query.parse().map_err(anyhow::Error::msg)?]
+        args.query
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?
     };
     println!(
         "| query | events | format | events/s | per core | output records | peak RSS (MiB) | load (events/s) |"

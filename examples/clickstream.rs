@@ -1,4 +1,5 @@
-//! The quick-start demo: a stateless click-stream pipeline on the embedded log.
+//! A stateless click-stream pipeline on the embedded log (the first demo;
+//! the main one is now `recommendations`).
 //!
 //! It writes a million synthetic page views (and a few malformed records) to
 //! a `views` topic, then runs a pipeline that drops bot traffic, re-keys the
@@ -8,8 +9,7 @@
 //! continues from its committed positions.
 //!
 //! ```text
-//! scripts/demo.sh [--records N] [--data-dir DIR] [--http 127.0.0.1:8080] [--threads N] ...
-//!                                             # = cargo run -p tributary-examples --example demo
+//! cargo run -p tributary-examples --example clickstream -- [--records N] [--data-dir DIR] [--http 127.0.0.1:8080] [--threads N] ...
 //! ```
 
 use anyhow::Result;
@@ -43,7 +43,7 @@ struct ItemEvent {
 const PARTITIONS: u32 = 4;
 
 fn topology() -> Result<Topology> {
-    let mut b = Topology::builder("demo");
+    let mut b = Topology::builder("clickstream");
     let by_item = b
         .stream::<String, View>("views", Utf8, Json)
         .filter(|_user, v| !v.user_agent.contains("bot"))
@@ -120,9 +120,9 @@ fn run_once(
     Ok((stats, started.elapsed()))
 }
 
-/// The demo's flags: its own, and every application's standard ones.
+/// The example's flags: its own, and every application's standard ones.
 #[derive(Debug, clap::Parser)]
-#[command(about = "Tributary's demo: page views in, purchases and browsing per item out")]
+#[command(about = "Click-stream example: page views in, purchases and browsing per item out")]
 struct Args {
     /// Page views to produce.
     #[arg(long, default_value_t = 1_000_000)]
@@ -141,12 +141,15 @@ fn main() -> Result<()> {
         args.settings.data_dir.is_some() || std::env::var_os("TRIBUTARY_DATA_DIR").is_some();
     if !given {
         settings.data_dir =
-            std::env::temp_dir().join(format!("tributary-demo-{}", std::process::id()));
+            std::env::temp_dir().join(format!("tributary-clickstream-{}", std::process::id()));
         settings.config.state_dir = settings.data_dir.join("state");
     }
     let dir = settings.log_dir();
     let _ = std::fs::remove_dir_all(&settings.data_dir);
-    println!("Tributary demo: embedded log in {}", dir.display());
+    println!(
+        "Tributary click-stream example: embedded log in {}",
+        dir.display()
+    );
     {
         let log = EmbeddedLog::open(&dir)?;
         for t in ["views", "purchases-by-item", "browsing-by-item"] {
@@ -170,11 +173,11 @@ fn main() -> Result<()> {
     let log = EmbeddedLog::open(&dir)?;
     let purchases = count(&log, "purchases-by-item")?;
     let browsing = count(&log, "browsing-by-item")?;
-    let dead = count(&log, "demo-dlq")?;
+    let dead = count(&log, "clickstream-dlq")?;
     println!("  purchases-by-item: {purchases} records");
     println!("  browsing-by-item:  {browsing} records");
     println!("  bot views dropped: {}", records - purchases - browsing);
-    println!("  demo-dlq:          {dead} records (malformed input, bytes intact)");
+    println!("  clickstream-dlq:   {dead} records (malformed input, bytes intact)");
     let mut sample = Vec::new();
     log.fetch("purchases-by-item", 0, 0, 4096, &mut sample)?;
     for r in sample.iter().take(3) {

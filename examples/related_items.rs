@@ -9,7 +9,7 @@
 //! them, checked against the same computation done directly.
 //!
 //! ```text
-//! cargo run --example recommendations
+//! cargo run --example related_items
 //! ```
 
 mod support;
