@@ -6,12 +6,16 @@
 //! session keeps to one category mostly; a user starts a new session only
 //! after more than the session gap since their last one.
 
+use anyhow::{Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+use tributary::Batch;
+use tributary::log::{EmbeddedLog, prelude::*};
 use tributary_macros::Event;
 
 /// Inactivity that ends a session, in ms of event time.
@@ -251,4 +255,64 @@ impl Iterator for Shop {
             });
         }
     }
+}
+
+/// Records appended to `activity` so far.
+pub(crate) fn produced(log: &EmbeddedLog) -> Result<u64> {
+    let mut n = 0;
+    for p in 0..crate::support::PARTITIONS {
+        let (start, end) = log.offsets("activity", p)?;
+        n += end - start;
+    }
+    Ok(n)
+}
+
+/// Writes `n` shop events to `activity`, `rate` per second (0: at once),
+/// each stamped with the wall-clock time it is written; returns them.
+pub(crate) fn produce(
+    log: &EmbeddedLog,
+    n: u64,
+    rate: u64,
+    users: u32,
+    items: u32,
+) -> Result<Vec<Activity>> {
+    let mut shop = Shop::new(users, items, 42);
+    let mut all = Vec::with_capacity(n as usize);
+    let started = Instant::now();
+    let mut batches: Vec<Batch> = (0..crate::support::PARTITIONS)
+        .map(|_| Batch::new())
+        .collect();
+    // A batch per partition every 5 ms of the rate.
+    let chunk = if rate == 0 {
+        4_000
+    } else {
+        (rate / 200).max(1)
+    };
+    while (all.len() as u64) < n {
+        let now = tributary::now_millis();
+        for _ in 0..chunk.min(n - all.len() as u64) {
+            let mut a = shop.next().context("the shop ran out of events")?;
+            a.produced_at = now;
+            let p = tributary::partition_for_key(a.user.as_bytes(), crate::support::PARTITIONS)
+                as usize;
+            batches[p].push(
+                a.at,
+                Some(a.user.as_bytes()),
+                Some(&serde_json::to_vec(&a)?),
+                &[],
+            );
+            all.push(a);
+        }
+        for (p, b) in batches.iter_mut().enumerate() {
+            log.append("activity", p as u32, b)?;
+            b.clear();
+        }
+        if rate > 0 {
+            let due = Duration::from_secs_f64(all.len() as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    Ok(all)
 }

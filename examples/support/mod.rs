@@ -75,15 +75,26 @@ pub(crate) fn run(topology: Topology, log: &Arc<EmbeddedLog>, dir: &std::path::P
 }
 
 /// The last value written for each key of `topic` (UTF-8 keys, JSON values).
+#[allow(dead_code)]
 pub(crate) fn latest<V: DeserializeOwned>(
     log: &EmbeddedLog,
     topic: &str,
 ) -> Result<BTreeMap<String, V>> {
+    latest_since(log, topic, &[0; PARTITIONS as usize])
+}
+
+/// The last value written for each key of `topic` from offset `from[p]`
+/// of each partition `p` on.
+pub(crate) fn latest_since<V: DeserializeOwned>(
+    log: &EmbeddedLog,
+    topic: &str,
+    from: &[u64],
+) -> Result<BTreeMap<String, V>> {
     let mut out = BTreeMap::new();
     let mut records = Vec::new();
-    for p in 0..PARTITIONS {
+    for (p, from) in (0..PARTITIONS).zip(from) {
         records.clear();
-        log.fetch(topic, p, 0, usize::MAX, &mut records)?;
+        log.fetch(topic, p, *from, usize::MAX, &mut records)?;
         for r in &records {
             let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
             if let Some(v) = &r.value {
@@ -92,4 +103,12 @@ pub(crate) fn latest<V: DeserializeOwned>(
         }
     }
     Ok(out)
+}
+
+/// The end offset of each partition of `topic`.
+#[allow(dead_code)]
+pub(crate) fn ends(log: &EmbeddedLog, topic: &str) -> Result<Vec<u64>> {
+    (0..PARTITIONS)
+        .map(|p| Ok(log.offsets(topic, p)?.1))
+        .collect()
 }
