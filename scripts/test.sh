@@ -3,8 +3,9 @@
 # lints, unit, integration and doc tests of every crate (benchmarks and
 # examples are compiled and their criterion benches run once in test mode;
 # the `pipeline!` examples run and check their own output; the status
-# page is tested in headless Chromium, which scripts/browser.sh installs). Ends with a
-# one-line total.
+# page is tested in headless Chromium, which scripts/browser.sh installs;
+# the Kafka backend's tests start brokers that scripts/kafka-broker.sh
+# installs). Ends with a one-line total.
 #
 # The first run compiles RocksDB's C++ (about 15 minutes on 2 cores; cargo
 # prints each crate as it compiles); after scripts/demo.sh it reuses that build.
@@ -12,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/browser.sh
+# The Kafka-protocol brokers the Kafka backend's tests start (nisshi is
+# built from crates.io on a fresh machine: about 22 minutes).
+scripts/kafka-broker.sh install
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 echo "== scripts/test-setup.sh" >&2

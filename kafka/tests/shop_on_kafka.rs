@@ -10,9 +10,9 @@ mod shop;
 
 use shop::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tributary::App;
-use tributary::log::{Log, TopicPartition};
+use tributary::log::Log;
 use tributary_kafka::{KafkaGroups, KafkaLog};
 
 /// A broker with the shop's topics and profiles.
@@ -34,28 +34,6 @@ fn on_kafka(
         App::new(topology(), Arc::clone(log), config(dir, instance))?
             .with_membership(Arc::new(KafkaGroups::new(broker.config()))),
     )
-}
-
-/// Waits until the group has committed every input partition's end.
-fn wait_for_commits(log: &dyn Log, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let committed = log.committed_offsets("shop").unwrap();
-        let behind: Vec<String> = ["clicks", "profiles"]
-            .iter()
-            .flat_map(|t| (0..PARTITIONS).map(move |p| TopicPartition::new(*t, p)))
-            .filter_map(|tp| {
-                let end = log.offsets(&tp.topic, tp.partition).unwrap().1;
-                let at = committed.get(&tp).copied().unwrap_or(0);
-                (at < end).then(|| format!("{tp} at {at} of {end}"))
-            })
-            .collect();
-        if behind.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not caught up: {behind:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

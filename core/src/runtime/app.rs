@@ -505,6 +505,16 @@ impl RunningApp {
         self.counters.by_task()
     }
 
+    /// The tasks assigned to this instance now, restoring or running (as
+    /// of the group's last assignment or revocation).
+    pub fn assigned_tasks(&self) -> std::collections::BTreeSet<super::TaskId> {
+        self.shared
+            .assigned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Tasks assigned to this instance that are not running yet: being
     /// restored, or on their way to a worker.
     pub fn restoring(&self) -> usize {

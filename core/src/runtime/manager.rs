@@ -123,6 +123,12 @@ impl Manager {
                 GroupEvent::Revoked(tps) => self.removed(tps, true)?,
                 GroupEvent::Lost(tps) => self.removed(tps, false)?,
             }
+            *self
+                .shared
+                .assigned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                self.tasks.keys().copied().collect();
             self.member.done(&event)?;
         }
         Ok(())

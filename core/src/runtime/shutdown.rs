@@ -1,7 +1,8 @@
 //! Stopping: the shared stop flag, progress of the workers, and signal handling.
 
 use crate::log::TopicPartition;
-use std::collections::HashMap;
+use crate::task_id::TaskId;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     /// Tasks assigned but not running yet: restoring, or on their way to
     /// a worker.
     pub(crate) pending: AtomicUsize,
+    /// Tasks assigned to this instance: restoring or running.
+    pub(crate) assigned: Mutex<BTreeSet<TaskId>>,
 }
 
 impl Shared {
@@ -44,6 +47,7 @@ impl Shared {
             workers: (0..workers).map(|_| WorkerStatus::default()).collect(),
             drain: Mutex::new(None),
             pending: AtomicUsize::new(0),
+            assigned: Mutex::new(BTreeSet::new()),
         }
     }
 }

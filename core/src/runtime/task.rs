@@ -34,7 +34,7 @@ struct Input {
     tp: TopicPartition,
     /// Next offset to process.
     position: u64,
-    /// Position last committed.
+    /// Position the group last took (`u64::MAX`: none yet).
     committed: u64,
     buffer: Vec<Record>,
     cursor: usize,
@@ -182,10 +182,15 @@ impl Task {
                 Some(&n) => InputKind::Writers(n),
                 None => InputKind::Records,
             };
+            // What the group holds, which the position restored from the
+            // state may be past (a commit of the group refused after the
+            // state's): the next commit then sends it, even if no record
+            // moves the input again. `u64::MAX` when the group has none.
+            let group_has = committed.get(&tp).copied().unwrap_or(u64::MAX);
             inputs.push(Input {
                 tp,
                 position,
-                committed: position,
+                committed: group_has,
                 buffer: Vec::new(),
                 cursor: 0,
                 source,

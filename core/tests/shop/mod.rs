@@ -8,15 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tributary::Batch;
 use tributary::codec::{Json, Utf8};
-use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
+use tributary::log::{EmbeddedLog, TopicConfig, TopicPartition, prelude::*};
 use tributary::runtime::RunningApp;
 use tributary::topology::TimeWindows;
 use tributary::{App, Config, StoreReader, Topology};
 
-pub(crate) const PARTITIONS: u32 = 4;
+pub(crate) const PARTITIONS: u32 = 6;
 pub(crate) const USERS: u64 = 300;
 pub(crate) const CLICKS: u64 = 60_000;
 pub(crate) const STORES: [&str; 4] = [
@@ -242,5 +242,27 @@ pub(crate) fn assert_stores_equal(stores: &Stores, expected_stores: &Stores) {
             "{key:?} is empty"
         );
         assert!(&stores[key] == entries, "store {key:?} differs");
+    }
+}
+
+/// Waits until the group has committed every input partition's end.
+pub(crate) fn wait_for_commits(log: &dyn Log, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let committed = log.committed_offsets("shop").unwrap();
+        let behind: Vec<String> = ["clicks", "profiles"]
+            .iter()
+            .flat_map(|t| (0..PARTITIONS).map(move |p| TopicPartition::new(*t, p)))
+            .filter_map(|tp| {
+                let end = log.offsets(&tp.topic, tp.partition).unwrap().1;
+                let at = committed.get(&tp).copied().unwrap_or(0);
+                (at < end).then(|| format!("{tp} at {at} of {end}"))
+            })
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not caught up: {behind:?}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

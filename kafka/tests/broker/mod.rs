@@ -20,8 +20,12 @@ pub(crate) struct Broker {
 pub(crate) enum Kind {
     /// Correct groups and commits; wrong ListOffsets(latest).
     Tansu,
-    /// Correct offsets and topic configurations.
+    /// Correct offsets and topic configurations; a member killed with
+    /// SIGKILL is never removed from its group.
     Noida,
+    /// Correct groups (a dead member's partitions move within the session
+    /// timeout), commits and offsets; no compaction.
+    Nisshi,
 }
 
 fn script() -> PathBuf {
@@ -61,6 +65,7 @@ impl Broker {
         let name = match kind {
             Kind::Tansu => "tansu",
             Kind::Noida => "noida",
+            Kind::Nisshi => "nisshi",
         };
         let out = Command::new("bash")
             .arg(script())
@@ -83,11 +88,23 @@ impl Broker {
 
     /// A client configuration for this broker (short timeouts for tests).
     pub(crate) fn config(&self) -> KafkaConfig {
-        KafkaConfig::new(format!("127.0.0.1:{}", self.port))
-            .timeout(std::time::Duration::from_secs(10))
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "500")
+        client(&self.address())
     }
+
+    /// The broker's `HOST:PORT`.
+    pub(crate) fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A client configuration for the broker at `address`, with the tests'
+/// short timeouts (a member that stops heartbeating leaves the group after
+/// 6 s).
+pub(crate) fn client(address: &str) -> KafkaConfig {
+    KafkaConfig::new(address)
+        .timeout(std::time::Duration::from_secs(10))
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
 }
 
 impl Drop for Broker {
