@@ -21,7 +21,7 @@
 #   nisshi  nisshi 0.8.1 (tansu's successor), from crates.io: correct groups
 #           (a dead member's partitions move within the session timeout),
 #           commits and offsets; no compaction with its memory engine.
-#           Built on first use with `cargo install` (about 22 minutes on 2
+#           Built on first use with `cargo install` (about 14 minutes on 2
 #           cores; it needs rustc >= 1.96, so the nightly toolchain when
 #           stable is older); installed under $home/nisshi.
 set -euo pipefail
@@ -55,7 +55,7 @@ install_nisshi() {
       exit 1
     fi
   fi
-  echo "kafka-broker: building nisshi 0.8.1 from crates.io into $home/nisshi (about 22 minutes on 2 cores, once)" >&2
+  echo "kafka-broker: building nisshi 0.8.1 from crates.io into $home/nisshi (about 14 minutes on 2 cores, once)" >&2
   mkdir -p "$home"
   # Its own target directory, not the project's (CARGO_TARGET_DIR may be set).
   CARGO_TARGET_DIR=$home/nisshi-build cargo $toolchain install nisshi --version 0.8.1 --locked \

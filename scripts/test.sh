@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/browser.sh
 # The Kafka-protocol brokers the Kafka backend's tests start (nisshi is
-# built from crates.io on a fresh machine: about 22 minutes).
+# built from crates.io on a fresh machine: about 14 minutes).
 scripts/kafka-broker.sh install
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
