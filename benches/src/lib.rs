@@ -1,5 +1,6 @@
 //! Shared workloads of the benchmarks and the throughput harness.
 
+pub mod backends;
 pub mod dsl;
 pub mod nexmark;
 pub mod scrape;

@@ -4,7 +4,12 @@
 //! cargo run --release -p tributary-benches -- [log|pipeline|state|windows|hopping|join|dsl|memory|all] [--records N] [--runs R] [--out-of-orderness-ms MS]
 //! cargo run --release -p tributary-benches -- memory [--keys N] [--budget-mib M]
 //! cargo run --release -p tributary-benches -- restore [--records N] [--keys K] [--runs R]
+//! cargo run --release -p tributary-benches -- kafka [--records N] [--runs R]
 //! ```
+//!
+//! `kafka` runs filter+map and count by key on the embedded log and
+//! through a noida-db broker on loopback (started by
+//! `scripts/kafka-broker.sh`), alternating.
 //!
 //! Each figure is the median of R runs (default 5). `memory` runs once and
 //! reports the peak resident memory of the process while it holds N keys
@@ -12,15 +17,12 @@
 //! (run it alone, so that nothing else inflates the peak).
 
 use anyhow::{Context, Result};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tributary::Batch;
+use std::time::Instant;
 use tributary::codec::{Codec, Json, Rkyv};
 use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
-use tributary::{App, Config, Topology};
-use tributary_benches::{Bid, Priced, append_payloads, dsl, median, scrape, state, windows};
-
-const PARTITIONS: u32 = 4;
+use tributary_benches::{
+    Bid, Priced, append_payloads, backends, dsl, median, scrape, state, windows,
+};
 
 fn log_append(n: u64) -> Result<f64> {
     let dir = tempfile::tempdir()?;
@@ -50,73 +52,50 @@ fn log_read(n: u64) -> Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
-/// Filter + map from topic to topic with 2 worker threads; returns records/s.
+/// Filter + map from topic to topic on the embedded log; records/s.
 fn pipeline<C>(codec: C, n: u64) -> Result<f64>
 where
     C: Codec<Bid> + Codec<Priced> + Codec<u64>,
 {
-    let dir = tempfile::tempdir()?;
-    let log = Arc::new(EmbeddedLog::open(dir.path())?);
-    log.create_topic("bids", &TopicConfig::new(PARTITIONS))?;
-    log.create_topic("priced", &TopicConfig::new(PARTITIONS))?;
-    let mut batches: Vec<Batch> = (0..PARTITIONS).map(|_| Batch::new()).collect();
-    let (mut k, mut v) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let bid = Bid {
-            auction: i % 1000,
-            bidder: i % 7777,
-            price: 100 + i % 10_000,
-            date_time: i as i64,
-        };
-        k.clear();
-        v.clear();
-        Codec::<u64>::encode(&codec, &bid.auction, &mut k)?;
-        Codec::<Bid>::encode(&codec, &bid, &mut v)?;
-        let p = (i % u64::from(PARTITIONS)) as usize;
-        batches[p].push(bid.date_time, Some(&k), Some(&v), &[]);
-        if batches[p].len() >= 1000 {
-            log.append("bids", p as u32, &batches[p])?;
-            batches[p].clear();
-        }
-    }
-    for (p, b) in batches.iter_mut().enumerate() {
-        log.append("bids", p as u32, b)?;
-    }
-    let expected = (0..n).filter(|i| (100 + i % 10_000) >= 1000).count() as u64;
+    let (_dir, log) = backends::embedded()?;
+    backends::filter_map(&log, "bench", codec, n)
+}
 
-    let mut b = Topology::builder("bench");
-    b.stream::<u64, Bid>("bids", codec.clone(), codec.clone())
-        .filter(|_k, bid| bid.price >= 1000)
-        .map_values(|bid| Priced {
-            auction: bid.auction,
-            euros: bid.price / 100,
-        })
-        .to("priced", codec.clone(), codec);
-    let config = scrape::with_metrics(Config {
-        threads: 2,
-        ..Config::default()
-    });
-    let app = App::new(b.build()?, Arc::clone(&log) as Arc<dyn Log>, config)?;
-    let t = Instant::now();
-    let running = app.start()?;
-    let scraper = scrape::Scraper::start(&running);
-    loop {
-        let written: u64 = (0..PARTITIONS)
-            .map(|p| log.offsets("priced", p).map(|o| o.1))
-            .sum::<tributary::Result<u64>>()?;
-        if written >= expected {
-            break;
-        }
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(300),
-            "pipeline did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(2));
+/// Filter+map and count by key on the embedded log and through a broker
+/// on loopback, alternating, `runs` times each; prints the medians.
+fn kafka(records: u64, runs: usize) -> Result<()> {
+    let broker = backends::Broker::start()?;
+    let kafka = broker.log()?;
+    let mut figures: [Vec<f64>; 4] = Default::default();
+    for run in 0..runs {
+        let (_dir, embedded) = backends::embedded()?;
+        figures[0].push(backends::filter_map(&embedded, "fm", Rkyv, records)?);
+        figures[1].push(backends::filter_map(
+            &kafka,
+            &format!("fm{run}"),
+            Rkyv,
+            records,
+        )?);
+        figures[2].push(backends::count_by_key(&embedded, "count", records)?);
+        figures[3].push(backends::count_by_key(
+            &kafka,
+            &format!("count{run}"),
+            records,
+        )?);
     }
-    let took = t.elapsed();
-    drop(scraper);
-    running.shutdown()?;
-    Ok(n as f64 / took.as_secs_f64())
+    let names = [
+        "filter+map, rkyv, embedded log",
+        "filter+map, rkyv, broker (noida-db)",
+        "count by key (1000), embedded log",
+        "count by key (1000), broker (noida-db)",
+    ];
+    for (name, samples) in names.iter().zip(&mut figures) {
+        println!(
+            "{name:<40} median {:>6.2} M records/s   ({runs} runs)",
+            median(samples) / 1e6
+        );
+    }
+    Ok(())
 }
 
 fn report(name: &str, runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<()> {
@@ -163,7 +142,7 @@ fn main() -> Result<()> {
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
             "log" | "pipeline" | "state" | "restore" | "windows" | "hopping" | "join" | "dsl"
-            | "memory" | "all" => what = a,
+            | "memory" | "kafka" | "all" => what = a,
             other => anyhow::bail!("unknown argument '{other}'"),
         }
     }
@@ -229,6 +208,9 @@ fn main() -> Result<()> {
             d / 1e6
         );
         println!("{:<40} {:.3}", "pipeline! / builder", d / b);
+    }
+    if what == "kafka" {
+        kafka(records, runs)?;
     }
     if what == "restore" {
         let keys = keys.unwrap_or(records / 2);
