@@ -65,10 +65,12 @@ where
 /// on loopback, alternating, `runs` times each; prints the medians.
 fn kafka(records: u64, runs: usize) -> Result<()> {
     let broker = backends::Broker::start()?;
-    let kafka = broker.log()?;
     let mut figures: [Vec<f64>; 4] = Default::default();
     for run in 0..runs {
         let (_dir, embedded) = backends::embedded()?;
+        // A client per run, dropped after it: its consumers' fetch threads
+        // would otherwise go on polling the broker during the next runs.
+        let kafka = broker.log()?;
         figures[0].push(backends::filter_map(&embedded, "fm", Rkyv, records)?);
         figures[1].push(backends::filter_map(
             &kafka,
