@@ -249,14 +249,30 @@ impl Manager {
                 let (tx, rx) = mpsc::channel();
                 (Command::Lose(ids, tx), Reply::Dropped(rx))
             };
-            sender.send(command).map_err(|_| stopped())?;
+            if sender.send(command).is_err() {
+                // A worker that stopped because the application is
+                // stopping has committed its tasks itself.
+                if self.shared.stopping.load(Ordering::Acquire) {
+                    continue;
+                }
+                return Err(stopped());
+            }
             replies.push((w, reply));
         }
         for (w, reply) in replies {
             let stopped = || Error::Runtime(format!("worker {w} stopped during a rebalance"));
-            match reply {
-                Reply::Committed(rx) => rx.recv().map_err(|_| stopped())??,
-                Reply::Dropped(rx) => rx.recv().map_err(|_| stopped())?,
+            let gone = match reply {
+                Reply::Committed(rx) => match rx.recv() {
+                    Ok(committed) => {
+                        committed?;
+                        false
+                    }
+                    Err(_) => true,
+                },
+                Reply::Dropped(rx) => rx.recv().is_err(),
+            };
+            if gone && !self.shared.stopping.load(Ordering::Acquire) {
+                return Err(stopped());
             }
         }
         for id in &gone {
