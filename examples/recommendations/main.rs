@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary::App;
-use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
-use tributary::settings::{Flags, Settings};
+use tributary::log::prelude::*;
+use tributary::settings::Flags;
 
 /// The demo's flags: its own, and every application's standard ones.
 #[derive(Debug, clap::Parser)]
@@ -55,20 +55,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = <Args as clap::Parser>::parse();
-    let mut settings = Settings::from_flags(&args.settings, std::env::vars())?;
-    settings.init_logging_at("error");
-    let given =
-        args.settings.data_dir.is_some() || std::env::var_os("TRIBUTARY_DATA_DIR").is_some();
-    if !given {
-        settings.data_dir =
-            std::env::temp_dir().join(format!("tributary-recommendations-{}", std::process::id()));
-        settings.config.state_dir = settings.data_dir.join("state");
-    }
-    let _ = std::fs::remove_dir_all(&settings.data_dir);
-    let log = Arc::new(EmbeddedLog::open(settings.log_dir())?);
-    for t in ["activity", "catalog", "recommendations", "suggestions"] {
-        log.create_topic(t, &TopicConfig::new(support::PARTITIONS))?;
-    }
+    let (settings, given, log) = shop::open(&args.settings, "recommendations")?;
     println!(
         "Tributary demo: recommendations for a shop of {} users and {} items (embedded log in {})",
         args.users,

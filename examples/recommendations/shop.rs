@@ -13,9 +13,11 @@ use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary::Batch;
-use tributary::log::{EmbeddedLog, prelude::*};
+use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
+use tributary::settings::{Flags, Settings};
 use tributary_macros::Event;
 
 /// Inactivity that ends a session, in ms of event time.
@@ -315,4 +317,25 @@ pub(crate) fn produce(
         }
     }
     Ok(all)
+}
+
+/// The settings of a shop example from its flags and environment (logging
+/// started), whether a data directory was given (if not, a fresh one named
+/// after `example` under the temporary directory, for the caller to
+/// remove), and an embedded log there, emptied, with the shop's topics.
+pub(crate) fn open(flags: &Flags, example: &str) -> Result<(Settings, bool, Arc<EmbeddedLog>)> {
+    let mut settings = Settings::from_flags(flags, std::env::vars())?;
+    settings.init_logging_at("error");
+    let given = flags.data_dir.is_some() || std::env::var_os("TRIBUTARY_DATA_DIR").is_some();
+    if !given {
+        settings.data_dir =
+            std::env::temp_dir().join(format!("tributary-{example}-{}", std::process::id()));
+        settings.config.state_dir = settings.data_dir.join("state");
+    }
+    let _ = std::fs::remove_dir_all(&settings.data_dir);
+    let log = Arc::new(EmbeddedLog::open(settings.log_dir())?);
+    for t in ["activity", "catalog", "recommendations", "suggestions"] {
+        log.create_topic(t, &TopicConfig::new(crate::support::PARTITIONS))?;
+    }
+    Ok((settings, given, log))
 }

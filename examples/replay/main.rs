@@ -43,9 +43,9 @@ use pipeline::Related;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tributary::log::{EmbeddedLog, TopicConfig, prelude::*};
+use tributary::log::{EmbeddedLog, prelude::*};
 use tributary::runtime::ReplayFrom;
-use tributary::settings::{Flags, Settings};
+use tributary::settings::Flags;
 use tributary::{App, Config, Topology};
 
 /// The example's flags: its own, and every application's standard ones.
@@ -85,20 +85,7 @@ struct Outcome {
 
 fn main() -> Result<()> {
     let args = <Args as clap::Parser>::parse();
-    let mut settings = Settings::from_flags(&args.settings, std::env::vars())?;
-    settings.init_logging_at("error");
-    let given =
-        args.settings.data_dir.is_some() || std::env::var_os("TRIBUTARY_DATA_DIR").is_some();
-    if !given {
-        settings.data_dir =
-            std::env::temp_dir().join(format!("tributary-replay-{}", std::process::id()));
-        settings.config.state_dir = settings.data_dir.join("state");
-    }
-    let _ = std::fs::remove_dir_all(&settings.data_dir);
-    let log = Arc::new(EmbeddedLog::open(settings.log_dir())?);
-    for t in ["activity", "catalog", "recommendations", "suggestions"] {
-        log.create_topic(t, &TopicConfig::new(support::PARTITIONS))?;
-    }
+    let (settings, given, log) = shop::open(&args.settings, "replay")?;
     let config = settings.config.clone();
     support::produce(
         &log,
