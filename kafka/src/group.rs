@@ -88,6 +88,25 @@ impl Membership for KafkaGroups {
     }
 }
 
+/// The member id the group coordinator gave `consumer`, once it joined.
+fn member_id(consumer: &BaseConsumer<Context>) -> Option<String> {
+    let client = consumer.client().native_ptr();
+    // SAFETY: `client` is the live handle `consumer` owns; librdkafka
+    // returns a NUL-terminated copy of the id (or null), which is freed
+    // with `rd_kafka_mem_free` once copied.
+    #[allow(unsafe_code)]
+    let id = unsafe {
+        let raw = rdkafka::bindings::rd_kafka_memberid(client);
+        if raw.is_null() {
+            return None;
+        }
+        let id = std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned();
+        rdkafka::bindings::rd_kafka_mem_free(client, raw.cast());
+        id
+    };
+    (!id.is_empty()).then_some(id)
+}
+
 /// Polls the member's consumer (which keeps it in the group and runs the
 /// rebalance callbacks) until it leaves.
 fn poll_until_left(consumer: &BaseConsumer<Context>, shared: &Shared) {
@@ -293,6 +312,31 @@ impl Member for KafkaMember {
             .committed_offsets(tpl, self.timeout)
             .map_err(|e| backend(format!("reading positions of group '{}'", self.group), e))?;
         Ok(positions::from_list(&committed))
+    }
+
+    fn standby_partitions(&self) -> Result<Option<Vec<TopicPartition>>> {
+        let Some(me) = member_id(&self.consumer) else {
+            return Ok(None);
+        };
+        let list = self
+            .consumer
+            .fetch_group_list(Some(&self.group), self.timeout)
+            .map_err(|e| backend(format!("describing group '{}'", self.group), e))?;
+        let Some(group) = list.groups().iter().find(|g| g.name() == self.group) else {
+            return Ok(None);
+        };
+        if group.state() != "Stable" {
+            return Ok(None);
+        }
+        let members: Vec<String> = group.members().iter().map(|m| m.id().to_owned()).collect();
+        if !members.contains(&me) {
+            return Ok(None);
+        }
+        Ok(Some(
+            crate::standby::if_one_left(&members, &me, &self.topics)
+                .into_iter()
+                .collect(),
+        ))
     }
 
     fn settled(&self) -> bool {

@@ -35,6 +35,7 @@ mod group;
 mod log;
 mod positions;
 mod reader;
+mod standby;
 mod writer;
 
 pub use config::KafkaConfig;

@@ -94,6 +94,15 @@ pub trait Member: Send + Sync + std::fmt::Debug {
     /// the other members.
     fn leave(&self) {}
 
+    /// The partitions this member would most likely be given if another
+    /// member left (beyond those it owns): where standby copies of state
+    /// pay off ([`Config::standby_replicas`](crate::Config::standby_replicas)).
+    /// `None` when the group cannot tell now (a rebalance is under way);
+    /// the default is `Some` of nothing.
+    fn standby_partitions(&self) -> Result<Option<Vec<TopicPartition>>> {
+        Ok(Some(Vec::new()))
+    }
+
     /// False while the member is joining the group or a rebalance is under
     /// way, or events wait to be polled: more partitions may come. An
     /// application waiting to catch up waits for this too.

@@ -18,7 +18,9 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 ///
 /// Partitions are given by number: partition `p` of every topic the member
 /// subscribed to, so that co-partitioned inputs move together, as Kafka
-/// Streams' assignor keeps them.
+/// Streams' assignor keeps them. A member's
+/// [standby partitions](Member::standby_partitions) are those the other
+/// members own.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -262,6 +264,20 @@ impl Member for ScriptedMember {
 
     fn committed(&self) -> Result<BTreeMap<TopicPartition, u64>> {
         self.group.log.committed_offsets(&self.group_name)
+    }
+
+    /// Every partition another member owns: a script may move any of them
+    /// here.
+    fn standby_partitions(&self) -> Result<Option<Vec<TopicPartition>>> {
+        let state = self.group.lock();
+        Ok(Some(
+            state
+                .members
+                .iter()
+                .filter(|(name, _)| **name != self.name)
+                .flat_map(|(_, m)| m.owned.iter().cloned())
+                .collect(),
+        ))
     }
 
     fn leave(&self) {

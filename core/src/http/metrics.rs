@@ -160,6 +160,20 @@ pub(crate) fn render(view: &AppView) -> crate::Result<String> {
         "Group events this instance handled: assignments, revocations, losses.",
         rebalances,
     );
+    let standby_records = Counter::<u64>::default();
+    standby_records.inc_by(view.counters.standby_records.load(Ordering::Relaxed));
+    registry.register(
+        "standby_records",
+        "Changelog records read to keep standby copies of other instances' tasks.",
+        standby_records,
+    );
+    let standby_tasks = Gauge::<i64>::default();
+    standby_tasks.set(view.counters.standby_tasks.load(Ordering::Relaxed) as i64);
+    registry.register(
+        "standby_tasks",
+        "Tasks of other instances this instance keeps a standby copy of.",
+        standby_tasks,
+    );
     let restoring = Gauge::<i64>::default();
     restoring.set(view.restoring() as i64);
     registry.register(

@@ -6,6 +6,7 @@ use super::factory::TaskFactory;
 use super::manager::Manager;
 use super::plan;
 use super::shutdown::{self, Shared};
+use super::standby::{Standby, StandbyEnv, StoreInfo};
 use super::task::Task;
 use super::view::AppView;
 use super::worker::{self, Globals};
@@ -282,6 +283,38 @@ impl App {
         )
     }
 
+    /// The standby copies' keeper, when the configuration asks for standby
+    /// replicas and the application has state.
+    fn standby(&self, counters: &Arc<Counters>, shared: &Arc<Shared>) -> Result<Option<Standby>> {
+        let Some(state) = self.state.clone() else {
+            return Ok(None);
+        };
+        if self.config.standby_replicas == 0 {
+            return Ok(None);
+        }
+        let mut stores = vec![Vec::new(); self.topology.sub_topology_count()];
+        for (name, sub) in self.topology.store_owners() {
+            let id = state
+                .store_id(&name)
+                .ok_or_else(|| Error::Runtime(format!("state backend has no store '{name}'")))?;
+            let changelog = crate::store::changelog_topic(&self.group, &name);
+            if let Some(s) = stores.get_mut(sub) {
+                s.push(StoreInfo {
+                    name,
+                    id,
+                    changelog,
+                });
+            }
+        }
+        let env = StandbyEnv {
+            log: Arc::clone(&self.log),
+            state,
+            stores,
+            counters: Arc::clone(counters),
+        };
+        Standby::start(env, Arc::clone(shared)).map(Some)
+    }
+
     /// Creates every task, positioned at the group's committed offsets,
     /// on the calling thread (for the test driver).
     pub(crate) fn tasks(&self) -> Result<Vec<Task>> {
@@ -336,12 +369,13 @@ impl App {
             handles.push(handle);
         }
         tracing::info!(app = %self.group, workers = threads, "started");
+        let standby = self.standby(&counters, &shared)?;
         let mut manager = Manager::new(
             factory,
             Arc::clone(&member),
             Arc::clone(&shared),
             inboxes,
-            restorers,
+            (restorers, standby),
         )?;
         // The first assignment is taken before `start` returns, so that
         // its tasks count as pending from the start.

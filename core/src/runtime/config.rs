@@ -157,6 +157,14 @@ pub struct Config {
     /// serves nothing. Port 0 takes a free port
     /// ([`RunningApp::http_addr`](super::RunningApp::http_addr) tells which).
     pub http: Option<std::net::SocketAddr>,
+    /// Standby replicas per task, as Kafka Streams' `num.standby.replicas`:
+    /// 0 (the default) or 1. With 1, each instance keeps warm copies of the
+    /// state of the tasks it would be given if another instance left (as
+    /// its group member predicts, see
+    /// [`Member::standby_partitions`](crate::group::Member::standby_partitions)),
+    /// by following their changelogs, so that a failover restores only
+    /// the last commits (see the runtime's `standby` module).
+    pub standby_replicas: u32,
 }
 
 impl Default for Config {
@@ -179,6 +187,7 @@ impl Default for Config {
             max_watermark_drift: Duration::from_secs(10),
             until: Until::Signal,
             http: None,
+            standby_replicas: 0,
         }
     }
 }
@@ -231,6 +240,12 @@ impl Config {
                 "max_poll_records",
                 self.max_poll_records == 0,
                 "must be at least 1",
+            ),
+            (
+                "standby_replicas",
+                self.standby_replicas > 1,
+                "must be 0 or 1 (standby copies are placed where a single instance's \
+                 departure would move tasks)",
             ),
         ];
         checks

@@ -111,6 +111,10 @@ pub(crate) struct Counters {
     pub(crate) commit_seconds: Histogram,
     /// Assignments and revocations the group handed this instance.
     pub(crate) rebalances: AtomicU64,
+    /// Changelog records read by standby copies.
+    pub(crate) standby_records: AtomicU64,
+    /// Tasks this instance keeps a standby copy of, now.
+    pub(crate) standby_tasks: AtomicU64,
 }
 
 impl Default for Counters {
@@ -122,6 +126,8 @@ impl Default for Counters {
                 prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 16),
             ),
             rebalances: AtomicU64::new(0),
+            standby_records: AtomicU64::new(0),
+            standby_tasks: AtomicU64::new(0),
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use super::factory::TaskFactory;
 use super::shutdown::Shared;
+use super::standby::Standby;
 use super::task::{Task, TaskId};
 use super::worker::Command;
 use crate::error::{Error, Result};
@@ -26,11 +27,13 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the manager waits for a restored task before it polls the
 /// group again.
 const TICK: Duration = Duration::from_millis(5);
+/// How often the manager asks the group where standby copies belong.
+const STANDBY_REFRESH: Duration = Duration::from_secs(2);
 
 /// A task to create and restore, with the group's positions.
 type Job = (TaskId, Arc<BTreeMap<TopicPartition, u64>>);
@@ -61,6 +64,10 @@ pub(crate) struct Manager {
     jobs: Option<Sender<Job>>,
     restored: Receiver<(TaskId, Result<Task>)>,
     restorers: Vec<JoinHandle<()>>,
+    /// The standby copies, when the application keeps them.
+    standby: Option<Standby>,
+    /// When the standby copies were last placed.
+    standby_placed: Option<Instant>,
 }
 
 impl Manager {
@@ -70,7 +77,7 @@ impl Manager {
         member: Arc<dyn Member>,
         shared: Arc<Shared>,
         workers: Vec<Sender<Command>>,
-        restorers: usize,
+        (restorers, standby): (usize, Option<Standby>),
     ) -> Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -96,6 +103,8 @@ impl Manager {
             jobs: Some(jobs),
             restored,
             restorers: handles,
+            standby,
+            standby_placed: None,
         })
     }
 
@@ -139,6 +148,7 @@ impl Manager {
         let result = (|| -> Result<()> {
             while !self.shared.stopping.load(Ordering::Acquire) {
                 self.poll_group()?;
+                self.place_standbys();
                 match self.restored.recv_timeout(TICK) {
                     Ok((id, task)) => self.place(id, task)?,
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
@@ -158,6 +168,7 @@ impl Manager {
         for h in std::mem::take(&mut self.restorers) {
             let _ = h.join();
         }
+        drop(self.standby.take());
         result
     }
 
@@ -184,6 +195,11 @@ impl Manager {
         if new.is_empty() {
             return Ok(());
         }
+        if let Some(standby) = &self.standby {
+            standby.stop_following(&new);
+        }
+        // Placed again once the group has settled.
+        self.standby_placed = None;
         let committed = Arc::new(self.member.committed()?);
         let jobs = self
             .jobs
@@ -280,6 +296,36 @@ impl Manager {
             tracing::debug!(task = %id, writer = %self.factory.env.writer, committed = commit, "task closed");
         }
         Ok(())
+    }
+
+    /// Every [`STANDBY_REFRESH`] (and after a rebalance), once the group
+    /// has settled: keeps standby copies of the tasks the member would most
+    /// likely be given if another member left, and of no other task.
+    fn place_standbys(&mut self) {
+        let Some(standby) = &self.standby else { return };
+        if self
+            .standby_placed
+            .is_some_and(|at| at.elapsed() < STANDBY_REFRESH)
+            || !self.member.settled()
+        {
+            return;
+        }
+        self.standby_placed = Some(Instant::now());
+        let partitions = match self.member.standby_partitions() {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "asking the group where standby copies belong");
+                return;
+            }
+        };
+        let wanted: BTreeSet<TaskId> = self
+            .factory
+            .owned_tasks(&partitions.into_iter().collect())
+            .into_iter()
+            .filter(|id| !self.tasks.contains_key(id) && standby.has_state(id.sub_topology))
+            .collect();
+        standby.follow(&wanted);
     }
 
     /// Hands a restored task to the least loaded worker.

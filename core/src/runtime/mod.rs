@@ -36,6 +36,7 @@ mod panics;
 mod plan;
 mod reset;
 mod shutdown;
+mod standby;
 pub(crate) mod task;
 mod task_env;
 pub(crate) mod view;

@@ -28,6 +28,7 @@ pub(super) const KEYS: &[&str] = &[
     "max_watermark_drift",
     "until",
     "http",
+    "standby_replicas",
     "data_dir",
     "brokers",
     "log_format",
@@ -62,6 +63,7 @@ pub(super) struct Raw {
     #[serde(default, deserialize_with = "parsed")]
     until: Option<Until>,
     http: Option<SocketAddr>,
+    standby_replicas: Option<u32>,
     data_dir: Option<PathBuf>,
     brokers: Option<String>,
     log_format: Option<LogFormat>,
@@ -91,7 +93,8 @@ impl Raw {
             max_out_of_orderness,
             idle_timeout,
             max_watermark_drift,
-            until
+            until,
+            standby_replicas
         );
         c.application_id = self.application_id.or(c.application_id.take());
         c.dead_letter_topic = self.dead_letter_topic.or(c.dead_letter_topic.take());

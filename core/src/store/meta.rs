@@ -32,6 +32,24 @@ pub(crate) fn checkpoint_key(store: &str, partition: u32) -> String {
     format!("checkpoint/{store}/{partition}")
 }
 
+/// The changelog offset a store partition's local state is at, if it
+/// has one.
+pub(crate) fn checkpoint(
+    backend: &dyn StateBackend,
+    store: &str,
+    partition: u32,
+) -> Result<Option<u64>> {
+    Ok(backend
+        .meta(&checkpoint_key(store, partition))?
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes))
+}
+
+/// The checkpoint of a store partition whose state is being rebuilt from
+/// scratch (a standby copy catching up): past any changelog's end, so that
+/// a task that starts from it rebuilds the partition.
+pub(crate) const REBUILDING: u64 = u64::MAX;
+
 pub(crate) fn positions_key(task: TaskId) -> String {
     format!("positions/{task}")
 }

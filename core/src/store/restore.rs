@@ -29,8 +29,8 @@
 
 use super::bulk::BulkChanges;
 use super::meta::{
-    self, Marker, MarkerContents, Positions, checkpoint_key, decode_positions, encode_positions,
-    positions_key, writer_id,
+    self, Marker, MarkerContents, Positions, REBUILDING, checkpoint_key, decode_positions,
+    encode_positions, positions_key, writer_id,
 };
 use super::{Registered, lock};
 use crate::error::Result;
@@ -44,13 +44,6 @@ use tributary_state::{StateBackend, StateBatch};
 
 /// Bytes per changelog fetch (decoded records take several times more).
 const RESTORE_FETCH: usize = 1 << 20;
-
-fn u64_meta(backend: &dyn StateBackend, key: &str) -> Result<Option<u64>> {
-    Ok(backend
-        .meta(key)?
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_le_bytes))
-}
 
 /// What [`prepare`] found.
 #[derive(Debug, Default)]
@@ -112,7 +105,7 @@ pub(crate) fn prepare(
         let p = task.partition;
         let (start, end) = log.offsets(&topic, p)?;
         let ckpt_key = checkpoint_key(&store.name, p);
-        let checkpoint = u64_meta(backend.as_ref(), &ckpt_key)?;
+        let checkpoint = meta::checkpoint(backend.as_ref(), &store.name, p)?;
         match (checkpoint, &local) {
             (Some(c), Some(positions)) if c <= end => {
                 if c < end && written_elsewhere(log, &topic, p, c, end, writer)? {
@@ -147,6 +140,11 @@ pub(crate) fn prepare(
             (Some(c), None) if c == end => {}
             (c, _) => {
                 match c {
+                    Some(REBUILDING) => tracing::info!(
+                        store = %store.name, partition = p,
+                        "a standby copy of this store partition was being rebuilt; restoring \
+                         it from the changelog"
+                    ),
                     Some(c) if c > end => tracing::warn!(
                         store = %store.name, partition = p, checkpoint = c, end,
                         "the local state is ahead of its changelog (the changelog was deleted \
