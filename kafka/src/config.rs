@@ -23,6 +23,7 @@ pub struct KafkaConfig {
     properties: BTreeMap<String, String>,
     replication_factor: i32,
     timeout: Duration,
+    reader_idle: Duration,
 }
 
 impl KafkaConfig {
@@ -34,6 +35,7 @@ impl KafkaConfig {
             properties: BTreeMap::new(),
             replication_factor: 1,
             timeout: Duration::from_secs(30),
+            reader_idle: Duration::from_secs(30),
         }
     }
 
@@ -90,6 +92,19 @@ impl KafkaConfig {
     /// The brokers.
     pub fn brokers(&self) -> &str {
         &self.brokers
+    }
+
+    /// How long the consumer reading a partition may sit unused before it
+    /// is closed (default 30 s): a partition that moved to another instance,
+    /// or a changelog read once for a restore, stops costing a connection
+    /// and background fetches. Reading the partition again opens a new one.
+    pub fn reader_idle_timeout(mut self, idle: Duration) -> Self {
+        self.reader_idle = idle;
+        self
+    }
+
+    pub(crate) fn reader_idle(&self) -> Duration {
+        self.reader_idle
     }
 
     pub(crate) fn replication(&self) -> i32 {

@@ -13,6 +13,13 @@
 //! co-partitioned inputs stay together. Cooperative-sticky would move fewer
 //! partitions per rebalance, but it assigns each topic's partitions
 //! independently and can split a co-partitioned pair.
+//!
+//! Standby copies: librdkafka offers no way to plug in an assignor that
+//! places standby tasks (Kafka Streams does it in its own assignor, in
+//! the group leader). Instead each member reads the group's member list
+//! (DescribeGroups) and its own member id, and predicts where `range`
+//! would move partitions if one other member left
+//! ([`standby`](crate::standby)); it keeps copies of those tasks.
 
 use crate::config::KafkaConfig;
 use crate::error::backend;

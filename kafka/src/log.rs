@@ -86,6 +86,13 @@ impl KafkaLog {
         &self.config
     }
 
+    /// The partition readers (librdkafka consumers) open now: one per
+    /// partition read within the
+    /// [idle timeout](KafkaConfig::reader_idle_timeout).
+    pub fn open_readers(&self) -> usize {
+        self.readers.len()
+    }
+
     fn admin_options(&self) -> AdminOptions {
         AdminOptions::new().operation_timeout(Some(self.config.request_timeout()))
     }

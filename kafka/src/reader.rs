@@ -1,5 +1,10 @@
 //! Reading partitions: one librdkafka consumer per partition being read,
-//! assigned (no group) and positioned where the last fetch ended.
+//! assigned (no group) and positioned where the last fetch ended. A
+//! consumer unused for the configured idle time
+//! ([`KafkaConfig::reader_idle_timeout`](crate::KafkaConfig::reader_idle_timeout))
+//! is closed, so that partitions an instance no longer reads (moved to
+//! another instance, a changelog restored once) stop fetching in the
+//! background.
 
 use crate::error::backend;
 use crate::log::{KafkaLog, READER_DEFAULTS};
@@ -19,9 +24,19 @@ use tributary::{Error, Header, Record, Result};
 const END_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 /// The open readers, one per partition.
-#[derive(Default)]
 pub(crate) struct Readers {
     open: Mutex<HashMap<TopicPartition, Arc<Mutex<PartitionReader>>>>,
+    /// When idle readers were last looked for.
+    swept: Mutex<Instant>,
+}
+
+impl Default for Readers {
+    fn default() -> Self {
+        Readers {
+            open: Mutex::default(),
+            swept: Mutex::new(Instant::now()),
+        }
+    }
 }
 
 /// A consumer assigned to one partition, and the offset its next message has.
@@ -30,12 +45,50 @@ struct PartitionReader {
     next: u64,
     /// When the partition's end was last asked for, and what it was.
     end_checked: Option<(Instant, u64)>,
+    /// When it was last fetched from.
+    used: Instant,
 }
 
 impl Readers {
     /// Closes the readers of a deleted topic.
     pub(crate) fn forget_topic(&self, topic: &str) {
         self.lock().retain(|tp, _| tp.topic != topic);
+    }
+
+    /// The number of readers open.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Closes the readers unused for `idle` (looked for at most every
+    /// `idle / 4`). Closing a consumer takes a moment (it leaves its
+    /// broker connections): that is done on a thread of its own, not on
+    /// the fetching one.
+    fn close_idle(&self, idle: Duration) {
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(PoisonError::into_inner);
+            if swept.elapsed() < idle / 4 {
+                return;
+            }
+            *swept = Instant::now();
+        }
+        let mut closing = Vec::new();
+        self.lock().retain(|_, r| {
+            // A reader in use (locked, or held by a fetch) is kept.
+            let idle =
+                Arc::strong_count(r) == 1 && r.try_lock().is_ok_and(|r| r.used.elapsed() >= idle);
+            if idle {
+                closing.push(Arc::clone(r));
+            }
+            !idle
+        });
+        if closing.is_empty() {
+            return;
+        }
+        tracing::debug!(readers = closing.len(), "closing idle partition readers");
+        let _ = std::thread::Builder::new()
+            .name("kafka-close-readers".into())
+            .spawn(move || drop(closing));
     }
 
     fn lock(
@@ -53,6 +106,7 @@ impl KafkaLog {
         partition: u32,
         offset: u64,
     ) -> Result<Arc<Mutex<PartitionReader>>> {
+        self.readers.close_idle(self.config.reader_idle());
         let tp = TopicPartition::new(topic, partition);
         if let Some(r) = self.readers.lock().get(&tp) {
             return Ok(Arc::clone(r));
@@ -68,6 +122,7 @@ impl KafkaLog {
             consumer,
             next: offset,
             end_checked: None,
+            used: Instant::now(),
         }));
         Ok(Arc::clone(self.readers.lock().entry(tp).or_insert(reader)))
     }
@@ -91,6 +146,7 @@ impl LogReader for KafkaLog {
     ) -> Result<()> {
         let reader = self.reader(topic, partition, offset)?;
         let mut r = reader.lock().unwrap_or_else(PoisonError::into_inner);
+        r.used = Instant::now();
         if r.next != offset {
             // Re-assigning drops what was prefetched for the old position.
             assign(&r.consumer, topic, partition, offset)?;

@@ -5,7 +5,7 @@
 mod broker;
 
 use std::collections::BTreeMap;
-use tributary::log::{EmbeddedLog, Log, MemoryLog, TopicConfig, TopicPartition};
+use tributary::log::{EmbeddedLog, Log, MemoryLog, TopicConfig, TopicPartition, prelude::*};
 use tributary::{Batch, Error, Header, Record};
 use tributary_kafka::KafkaLog;
 
@@ -174,4 +174,38 @@ fn a_kafka_broker_keeps_the_contract() {
     let broker = broker::Broker::start(broker::Kind::Noida);
     let log = KafkaLog::connect(broker.config()).unwrap();
     contract(&log);
+}
+
+#[test]
+fn idle_partition_readers_are_closed_and_reopened_where_asked() {
+    let broker = broker::Broker::start(broker::Kind::Noida);
+    let idle = std::time::Duration::from_millis(400);
+    let log = KafkaLog::connect(broker.config().reader_idle_timeout(idle)).unwrap();
+    log.create_topic("idle-readers", &TopicConfig::new(4))
+        .unwrap();
+    let recs = records(0, 20);
+    for p in 0..4 {
+        log.append("idle-readers", p, &batch(&recs)).unwrap();
+        log.flush("idle-readers", p).unwrap();
+    }
+    for p in 0..4 {
+        assert_eq!(read_all(&log, "idle-readers", p, 0), with_offsets(&recs, 0));
+    }
+    assert_eq!(log.open_readers(), 4);
+    // Partition 0 is read on; the others sit unused past the idle time.
+    let until = std::time::Instant::now() + idle * 3;
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            read_all(&log, "idle-readers", 0, 10),
+            with_offsets(&recs[10..], 10)
+        );
+        std::thread::sleep(idle / 8);
+    }
+    assert_eq!(log.open_readers(), 1, "the unused readers are closed");
+    // A closed reader's partition reads as before, from any offset.
+    assert_eq!(
+        read_all(&log, "idle-readers", 3, 7),
+        with_offsets(&recs[7..], 7)
+    );
+    assert_eq!(log.open_readers(), 2);
 }

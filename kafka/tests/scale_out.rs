@@ -11,35 +11,33 @@
 //! instance's on the embedded log; records written twice (at-least-once:
 //! what the killed process wrote after its last commit) are counted and
 //! reported, as is the time from the kill to the first record a new owner
-//! processed.
+//! processed. Instances keep standby replicas (`standby_replicas = 1`), so
+//! the tasks of the killed process move to where their copies are and
+//! restore little.
 //!
 //! Each process is this test binary run again with [`INSTANCE`] set, so
-//! that it runs only [`shop_instance`].
+//! that it runs only [`shop_instance`] (see the `instances` module).
 
 mod broker;
+mod instances;
 #[path = "../../core/tests/shop/mod.rs"]
 mod shop;
 
+use instances::{Heard, Instance, wait_for_new_owner, wait_for_spread};
 use shop::*;
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tributary::App;
 use tributary::log::{EmbeddedLog, Log};
-use tributary::runtime::TaskId;
 use tributary_kafka::{KafkaGroups, KafkaLog};
 
 /// Set in an instance process: `NAME,BROKER,STATE_DIR`.
 const INSTANCE: &str = "TRIBUTARY_SHOP_INSTANCE";
 
-/// The body of one instance process (does nothing in a plain test run).
-/// Runs the shop on the broker in the group "shop"; prints a line when its
-/// tasks change (`tasks 0_1 1_1 ...`), when a task processes its first
-/// record since it was assigned (`first 0_1 <unix ms>`), and when it has
-/// stopped; stops, committing, when its standard input says `stop` or ends.
+/// The body of one instance process (does nothing in a plain test run):
+/// runs the shop on the broker in the group "shop" and reports on it
+/// ([`instances::report`]).
 #[test]
 fn shop_instance() {
     let Ok(spec) = std::env::var(INSTANCE) else {
@@ -53,221 +51,27 @@ fn shop_instance() {
     init_tracing();
     let kafka = broker::client(address);
     let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(kafka.clone()).unwrap());
-    let running = App::new(topology(), log, config(dir.as_ref(), name))
+    let config = tributary::Config {
+        standby_replicas: 1,
+        ..config(dir.as_ref(), name)
+    };
+    let running = App::new(topology(), log, config)
         .unwrap()
         .with_membership(Arc::new(KafkaGroups::new(kafka)))
         .start()
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 && line.trim() != "stop" {
-                line.clear();
-            }
-            stop.store(true, Ordering::Release);
-        });
-    }
-    let say = |what: String| {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "instance {name}: {what}").unwrap();
-        out.flush().unwrap();
-    };
-    let mut tasks = BTreeSet::new();
-    // Records a task had processed when it was assigned; removed once it
-    // processed more.
-    let mut waiting: BTreeMap<TaskId, u64> = BTreeMap::new();
-    while !stop.load(Ordering::Acquire) {
-        assert!(!running.is_stopping(), "instance {name} failed");
-        let stats = running.task_stats();
-        let processed = |t: &TaskId| stats.get(t).map_or(0, |s| s.records_in);
-        let now = running.assigned_tasks();
-        if now != tasks {
-            for t in now.difference(&tasks) {
-                waiting.insert(*t, processed(t));
-            }
-            waiting.retain(|t, _| now.contains(t));
-            let list: Vec<String> = now.iter().map(ToString::to_string).collect();
-            say(format!("tasks {}", list.join(" ")));
-            tasks = now;
-        }
-        let started: Vec<_> = waiting
-            .iter()
-            .filter(|(t, at)| processed(t) > **at)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in started {
-            waiting.remove(&t);
-            say(format!("first {t} {}", tributary::now_millis()));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let stats = running.shutdown().unwrap();
-    say(format!("stopped after {} records", stats.records_in));
+    instances::report(name, running);
 }
 
-/// What the instances said, by instance.
-#[derive(Default)]
-struct Heard {
-    /// Each instance's tasks, as last said.
-    tasks: BTreeMap<String, BTreeSet<(usize, u32)>>,
-    /// (instance, sub-topology, partition, unix ms) of each first record.
-    first: Vec<(String, usize, u32, i64)>,
-    stopped: BTreeSet<String>,
-}
-
-/// An instance process.
-struct Instance {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl Instance {
-    fn start(
-        name: &str,
-        broker: &broker::Broker,
-        dir: &std::path::Path,
-        heard: &Arc<Mutex<Heard>>,
-    ) -> Instance {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "shop_instance",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(
-                INSTANCE,
-                format!("{name},{},{}", broker.address(), dir.display()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let heard = Arc::clone(heard);
-        let prefix = format!("instance {name}: ");
-        let owner = name.to_owned();
-        // Everything it prints (its log lines too: RUST_LOG=tributary=debug)
-        // is kept beside its state, for when the test fails.
-        let mut kept = std::fs::File::create(dir.join(format!("instance-{name}.log"))).unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = writeln!(kept, "{line}");
-                // (The first line follows libtest's "test shop_instance ... ".)
-                let Some((_, said)) = line.split_once(&prefix) else {
-                    continue;
-                };
-                let mut heard = heard.lock().unwrap();
-                let words: Vec<&str> = said.split(' ').collect();
-                match words.as_slice() {
-                    ["tasks", list @ ..] => {
-                        let set = list.iter().filter_map(|t| task(t)).collect();
-                        heard.tasks.insert(owner.clone(), set);
-                    }
-                    ["first", t, at] => {
-                        let (s, p) = task(t).unwrap();
-                        heard.first.push((owner.clone(), s, p, at.parse().unwrap()));
-                    }
-                    ["stopped", ..] => {
-                        heard.stopped.insert(owner.clone());
-                    }
-                    _ => {}
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Instance {
-            name: name.to_owned(),
-            child,
-            stdin,
-        }
-    }
-
-    /// SIGKILL.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Asks it to stop (it commits first) and waits for it.
-    fn stop(&mut self) {
-        if let Some(mut stdin) = self.stdin.take() {
-            let _ = writeln!(stdin, "stop");
-        }
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "instance {} ended with {status}",
-            self.name
-        );
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `"0_3"` as (sub-topology, partition).
-fn task(t: &str) -> Option<(usize, u32)> {
-    let (s, p) = t.split_once('_')?;
-    Some((s.parse().ok()?, p.parse().ok()?))
-}
-
-/// The input partitions (sub-topology 0) each instance holds.
-fn partitions(heard: &Heard) -> BTreeMap<String, BTreeSet<u32>> {
-    heard
-        .tasks
-        .iter()
-        .map(|(name, tasks)| {
-            let ps = tasks
-                .iter()
-                .filter(|(s, _)| *s == 0)
-                .map(|(_, p)| *p)
-                .collect();
-            (name.clone(), ps)
-        })
-        .collect()
-}
-
-/// Waits until the instances `names` hold `each` input partitions each,
-/// all of them together; returns who holds what.
-fn wait_for_spread(
+/// Starts instance `name` of the shop.
+fn start(
+    name: &str,
+    broker: &broker::Broker,
+    dir: &std::path::Path,
     heard: &Arc<Mutex<Heard>>,
-    names: &[&str],
-    each: usize,
-    timeout: Duration,
-) -> BTreeMap<String, BTreeSet<u32>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let held = partitions(&heard.lock().unwrap());
-        let ok = names
-            .iter()
-            .all(|n| held.get(*n).is_some_and(|ps| ps.len() == each))
-            && names
-                .iter()
-                .flat_map(|n| held[*n].iter().copied())
-                .collect::<BTreeSet<u32>>()
-                .len()
-                == PARTITIONS as usize;
-        if ok {
-            return held
-                .into_iter()
-                .filter(|(n, _)| names.contains(&n.as_str()))
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "partitions not spread over {names:?} {each} each after {timeout:?}: {held:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+) -> Instance {
+    let spec = format!("{name},{},{}", broker.address(), dir.display());
+    Instance::start(("shop_instance", INSTANCE, spec), name, dir, heard)
 }
 
 /// Records in each output topic.
@@ -306,7 +110,7 @@ fn three_processes_survive_a_kill_and_a_fourth_joining() {
     let heard = Arc::new(Mutex::new(Heard::default()));
     let mut instances: BTreeMap<&str, Instance> = ["a", "b", "c"]
         .into_iter()
-        .map(|n| (n, Instance::start(n, &broker, dir.as_path(), &heard)))
+        .map(|n| (n, start(n, &broker, dir.as_path(), &heard)))
         .collect();
 
     // Input keeps arriving: 600 clicks every 100 ms, 10 s in all.
@@ -320,39 +124,69 @@ fn three_processes_survive_a_kill_and_a_fourth_joining() {
             }
         })
     };
-    let held = wait_for_spread(&heard, &["a", "b", "c"], 2, Duration::from_secs(60));
+    let held = wait_for_spread(
+        &heard,
+        &["a", "b", "c"],
+        (2, PARTITIONS),
+        Duration::from_secs(60),
+    );
     eprintln!("three instances: {held:?}");
 
     // SIGKILL one while input flows.
     let lost = held["c"].clone();
     instances.get_mut("c").unwrap().kill();
     let killed_at = tributary::now_millis();
-    let held = wait_for_spread(&heard, &["a", "b"], 3, Duration::from_secs(60));
+    let held = wait_for_spread(
+        &heard,
+        &["a", "b"],
+        (3, PARTITIONS),
+        Duration::from_secs(60),
+    );
     eprintln!("after the kill of c: {held:?}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let resumed = loop {
-        let first: Vec<i64> = heard
-            .lock()
-            .unwrap()
+    let resumed = wait_for_new_owner(&heard, "c", &lost, killed_at).at - killed_at;
+    // c's tasks went where their standby copies were: each new owner
+    // restored a small part of what their changelogs hold.
+    let taken_over: Vec<(usize, u32, u64)> = {
+        let heard = heard.lock().unwrap();
+        let mut firsts: BTreeMap<(usize, u32), u64> = BTreeMap::new();
+        for f in heard
             .first
             .iter()
-            .filter(|(who, s, p, at)| who != "c" && *s == 0 && lost.contains(p) && *at >= killed_at)
-            .map(|(.., at)| *at)
-            .collect();
-        if let Some(at) = first.iter().min() {
-            break at - killed_at;
+            .filter(|f| f.at >= killed_at && lost.contains(&f.partition))
+        {
+            firsts
+                .entry((f.sub_topology, f.partition))
+                .or_insert(f.restored);
         }
-        assert!(
-            Instant::now() < deadline,
-            "no survivor processed c's partitions {lost:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        firsts.into_iter().map(|((s, p), r)| (s, p, r)).collect()
     };
+    for p in &lost {
+        let changelogs: u64 = STORES
+            .iter()
+            .map(|s| {
+                let (start, end) = log.offsets(&format!("shop-{s}-changelog"), *p).unwrap();
+                end - start
+            })
+            .sum();
+        let restored: u64 = taken_over.iter().filter(|t| t.1 == *p).map(|t| t.2).sum();
+        eprintln!(
+            "partition {p}: its new owner restored {restored} of {changelogs} changelog records"
+        );
+        assert!(
+            restored < changelogs / 10,
+            "partition {p} restored {restored} of {changelogs} changelog records: {taken_over:?}"
+        );
+    }
     eprintln!("kill to the first record processed by a new owner: {resumed} ms");
 
     // A fourth instance joins.
-    instances.insert("d", Instance::start("d", &broker, dir.as_path(), &heard));
-    let held = wait_for_spread(&heard, &["a", "b", "d"], 2, Duration::from_secs(60));
+    instances.insert("d", start("d", &broker, dir.as_path(), &heard));
+    let held = wait_for_spread(
+        &heard,
+        &["a", "b", "d"],
+        (2, PARTITIONS),
+        Duration::from_secs(60),
+    );
     eprintln!("after d joined: {held:?}");
 
     producing.join().unwrap();

@@ -176,6 +176,7 @@ impl Counters {
                 *total.late_by_operator.entry(op).or_default() += n;
             }
         }
+        total.standby_records = self.standby_records.load(Ordering::Relaxed);
         total
     }
 
@@ -196,6 +197,7 @@ impl Counters {
                     restored: c.restored.load(Ordering::Relaxed),
                     late_dropped: late_by_operator.values().sum(),
                     late_by_operator,
+                    standby_records: 0,
                 };
                 (*id, stats)
             })
@@ -217,4 +219,7 @@ pub struct Stats {
     pub late_dropped: u64,
     /// The same, per operator (window store or join name).
     pub late_by_operator: BTreeMap<String, u64>,
+    /// Changelog records read to keep standby copies of other instances'
+    /// tasks (whole application only; 0 per task).
+    pub standby_records: u64,
 }

@@ -313,7 +313,10 @@ impl Manager {
         self.standby_placed = Some(Instant::now());
         let partitions = match self.member.standby_partitions() {
             Ok(Some(p)) => p,
-            Ok(None) => return,
+            Ok(None) => {
+                tracing::debug!("the group cannot say where standby copies belong now");
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "asking the group where standby copies belong");
                 return;
