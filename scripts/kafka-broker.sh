@@ -8,8 +8,21 @@
 #                                                 Python client (confluent-kafka)
 #   scripts/kafka-broker.sh python                print the Python that has
 #                                                 confluent-kafka (installs it)
-#   scripts/kafka-broker.sh start BROKER PORT DIR start one; prints its PID
-#   scripts/kafka-broker.sh stop PID              stop it
+#   scripts/kafka-broker.sh start BROKER PORT DIR [ARGS...]
+#                                                 start one; prints its PID
+#                                                 (nisshi: ARGS go to its
+#                                                 `broker` command, e.g.
+#                                                 --cert/--key for TLS,
+#                                                 --authentication for SASL)
+#   scripts/kafka-broker.sh stop PID              stop it (returns once it exited)
+#   scripts/kafka-broker.sh user PORT NAME PASSWORD
+#                                                 add a SCRAM-SHA-512 user to
+#                                                 the nisshi on PORT (started
+#                                                 with NISSHI_STORAGE=sqlite://
+#                                                 FILE and without
+#                                                 --authentication; restart it
+#                                                 with --authentication on the
+#                                                 same FILE)
 #
 # BROKER is one of (see ../shared/research/brokers.md for what each does
 # right and wrong):
@@ -77,6 +90,7 @@ binary() {
 
 start() {
   local broker=$1 port=$2 dir=$3 bin pid
+  shift 3
   install
   [[ $broker == nisshi ]] && install_nisshi
   bin=$(binary "$broker")
@@ -90,8 +104,9 @@ start() {
       pid=$! ;;
     nisshi)
       (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
-        --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://nisshi/ \
-        --group-initial-rebalance-delay 0s >"$dir/broker.log" 2>&1) &
+        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine "${NISSHI_STORAGE:-memory://nisshi/}" \
+        --group-initial-rebalance-delay 0s "$@" >"$dir/broker.log" 2>&1) &
       pid=$! ;;
     noida)
       "$bin" start --only kafka --host 127.0.0.1 --kafka-port "$port" --data-dir "$dir" \
@@ -114,7 +129,13 @@ start() {
 case ${1:-} in
   install) install; install_nisshi ;;
   python) install; echo "$venv/bin/python" ;;
-  start) start "$2" "$3" "$4" ;;
-  stop) kill "$2" 2>/dev/null || true ;;
+  start) shift; start "$@" ;;
+  stop)
+    kill "$2" 2>/dev/null || true
+    # Gone before this returns, so that its port is free again.
+    for _ in $(seq 1 50); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done ;;
+  user)
+    install_nisshi
+    timeout 30 "$home/nisshi/bin/nisshi" user create --broker "tcp://127.0.0.1:$2" "$3" "$4" >&2 ;;
   *) sed -n '2,20p' "$0" >&2; exit 2 ;;
 esac

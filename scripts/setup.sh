@@ -38,6 +38,14 @@ have_libclang() {
   return 1
 }
 
+have_openssl_headers() {
+  local f
+  for f in "$root"/usr/include/openssl/ssl.h "$root"/usr/local/include/openssl/ssl.h; do
+    [[ -e $f ]] && return 0
+  done
+  return 1
+}
+
 have_command() {
   if [[ -n $root ]]; then
     [[ -x $root/usr/bin/$1 || -x $root/usr/local/bin/$1 ]]
@@ -52,6 +60,12 @@ have_command c++ || missing+=(g++)
 # librdkafka (the Kafka backend, crate tributary-kafka) is built from the
 # rdkafka crate's bundled sources with its configure script and make.
 have_command make || missing+=(make)
+# librdkafka is built with TLS (and so SASL/SCRAM) against the system's
+# OpenSSL, which openssl-sys finds through pkg-config.
+have_command pkg-config || missing+=(pkg-config)
+have_openssl_headers || missing+=(libssl-dev)
+# The TLS test makes its certificate with the openssl command.
+have_command openssl || missing+=(openssl)
 have_libclang || missing+=(libclang-dev)
 
 if [[ ${1:-} == --check ]]; then

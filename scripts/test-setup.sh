@@ -11,13 +11,18 @@ trap 'rm -rf "$work"' EXIT
 passed=0
 failed=0
 
-# machine NAME FILE...: a fake root with cc, c++ and the given files.
+# machine NAME FILE...: a fake root with cc, c++, make, pkg-config, openssl,
+# OpenSSL's headers and the given files.
 machine() {
   local dir=$work/$1
   shift
-  mkdir -p "$dir/usr/bin"
-  touch "$dir/usr/bin/cc" "$dir/usr/bin/c++" "$dir/usr/bin/make"
-  chmod +x "$dir/usr/bin/cc" "$dir/usr/bin/c++" "$dir/usr/bin/make"
+  mkdir -p "$dir/usr/bin" "$dir/usr/include/openssl"
+  local tool
+  for tool in cc c++ make pkg-config openssl; do
+    touch "$dir/usr/bin/$tool"
+    chmod +x "$dir/usr/bin/$tool"
+  done
+  touch "$dir/usr/include/openssl/ssl.h"
   local f
   for f in "$@"; do
     mkdir -p "$dir/$(dirname "$f")"
@@ -50,6 +55,10 @@ expect libclang-versioned-only "missing: nothing" "$versioned"
 bare=$(machine bare)
 rm "$bare/usr/bin/c++" "$bare/usr/bin/make"
 expect no-compiler-no-make-no-clang "missing: g++ make libclang-dev" "$bare"
+
+no_tls=$(machine no-tls usr/lib/llvm-14/lib/libclang.so)
+rm "$no_tls/usr/bin/pkg-config" "$no_tls/usr/bin/openssl" "$no_tls/usr/include/openssl/ssl.h"
+expect no-openssl "missing: pkg-config libssl-dev openssl" "$no_tls"
 
 # And the machine this runs on, after setup.sh has run: nothing missing.
 got=$(scripts/setup.sh --check 2>&1)

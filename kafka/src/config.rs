@@ -1,7 +1,9 @@
 //! Where the cluster is and how to talk to it.
 
+use crate::diagnostics::{Diagnostics, Reporting};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tributary::{Error, Result};
 
@@ -24,6 +26,8 @@ pub struct KafkaConfig {
     replication_factor: i32,
     timeout: Duration,
     reader_idle: Duration,
+    /// Shared by the clients made from this configuration and its clones.
+    diagnostics: Arc<Diagnostics>,
 }
 
 impl KafkaConfig {
@@ -36,6 +40,7 @@ impl KafkaConfig {
             replication_factor: 1,
             timeout: Duration::from_secs(30),
             reader_idle: Duration::from_secs(30),
+            diagnostics: Arc::default(),
         }
     }
 
@@ -101,6 +106,22 @@ impl KafkaConfig {
     pub fn reader_idle_timeout(mut self, idle: Duration) -> Self {
         self.reader_idle = idle;
         self
+    }
+
+    /// Where the clients of this configuration report librdkafka's errors.
+    pub(crate) fn diagnostics(&self) -> &Arc<Diagnostics> {
+        &self.diagnostics
+    }
+
+    /// A client context reporting to [`diagnostics`](Self::diagnostics).
+    pub(crate) fn reporting(&self) -> Reporting {
+        Reporting(Arc::clone(&self.diagnostics))
+    }
+
+    /// A Kafka error while doing `context`, with the last connection
+    /// error's cause when it failed for want of a connection.
+    pub(crate) fn error(&self, context: impl Into<String>, e: rdkafka::error::KafkaError) -> Error {
+        self.diagnostics.error(context, e)
     }
 
     pub(crate) fn reader_idle(&self) -> Duration {

@@ -22,7 +22,7 @@
 //! ([`standby`](crate::standby)); it keeps copies of those tasks.
 
 use crate::config::KafkaConfig;
-use crate::error::backend;
+use crate::diagnostics::Diagnostics;
 use crate::positions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
@@ -67,12 +67,14 @@ impl Membership for KafkaGroups {
             .set("group.id", group)
             .create_with_context(Context {
                 shared: Arc::clone(&shared),
+                diagnostics: Arc::clone(self.config.diagnostics()),
             })
-            .map_err(|e| backend(format!("joining group '{group}'"), e))?;
+            .map_err(|e| self.config.error(format!("joining group '{group}'"), e))?;
         let names: Vec<&str> = topics.iter().map(|t| t.topic.as_str()).collect();
-        consumer
-            .subscribe(&names)
-            .map_err(|e| backend(format!("subscribing group '{group}' to {names:?}"), e))?;
+        consumer.subscribe(&names).map_err(|e| {
+            self.config
+                .error(format!("subscribing group '{group}' to {names:?}"), e)
+        })?;
         let consumer = Arc::new(consumer);
         static MEMBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = MEMBERS.fetch_add(1, Ordering::Relaxed);
@@ -83,6 +85,7 @@ impl Membership for KafkaGroups {
             consumer: Arc::clone(&consumer),
             shared: Arc::clone(&shared),
             timeout: self.config.request_timeout(),
+            diagnostics: Arc::clone(self.config.diagnostics()),
         });
         std::thread::Builder::new()
             .name(format!("kafka-group-{group}"))
@@ -177,9 +180,14 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
 /// The consumer's context: rebalance callbacks become events.
 struct Context {
     shared: Arc<Shared>,
+    diagnostics: Arc<Diagnostics>,
 }
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.diagnostics.report(&error, reason);
+    }
+}
 
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -249,6 +257,7 @@ struct KafkaMember {
     consumer: Arc<BaseConsumer<Context>>,
     shared: Arc<Shared>,
     timeout: Duration,
+    diagnostics: Arc<Diagnostics>,
 }
 
 impl std::fmt::Debug for KafkaMember {
@@ -305,7 +314,9 @@ impl Member for KafkaMember {
                     member,
                     partitions: positions.iter().map(|(tp, _)| tp.clone()).collect(),
                 },
-                _ => backend(format!("committing positions of group '{}'", self.group), e),
+                _ => self
+                    .diagnostics
+                    .error(format!("committing positions of group '{}'", self.group), e),
             })
     }
 
@@ -317,7 +328,10 @@ impl Member for KafkaMember {
         let committed = self
             .consumer
             .committed_offsets(tpl, self.timeout)
-            .map_err(|e| backend(format!("reading positions of group '{}'", self.group), e))?;
+            .map_err(|e| {
+                self.diagnostics
+                    .error(format!("reading positions of group '{}'", self.group), e)
+            })?;
         Ok(positions::from_list(&committed))
     }
 
@@ -327,8 +341,12 @@ impl Member for KafkaMember {
         };
         let list = self
             .consumer
-            .fetch_group_list(Some(&self.group), self.timeout)
-            .map_err(|e| backend(format!("describing group '{}'", self.group), e))?;
+            // Short: the task manager asks, between handling group events.
+            .fetch_group_list(Some(&self.group), self.timeout.min(Duration::from_secs(2)))
+            .map_err(|e| {
+                self.diagnostics
+                    .error(format!("describing group '{}'", self.group), e)
+            })?;
         let Some(group) = list.groups().iter().find(|g| g.name() == self.group) else {
             return Ok(None);
         };

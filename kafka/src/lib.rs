@@ -30,6 +30,7 @@
 //! runs only on the embedded log does not depend on it.
 
 mod config;
+mod diagnostics;
 mod error;
 mod group;
 mod log;

@@ -1,13 +1,12 @@
 //! [`KafkaLog`]: the backend traits over a Kafka cluster.
 
 use crate::config::KafkaConfig;
-use crate::error::backend;
+use crate::diagnostics::Reporting;
 use crate::positions;
 use crate::reader::Readers;
 use crate::writer::Writer;
 use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::types::RDKafkaRespErr;
@@ -24,15 +23,15 @@ use tributary::{Error, Result};
 /// wrap it in an `Arc` and hand it to every application of the process.
 pub struct KafkaLog {
     pub(crate) config: KafkaConfig,
-    admin: AdminClient<DefaultClientContext>,
+    admin: AdminClient<Reporting>,
     /// A consumer in no group, for metadata, watermarks and times.
-    pub(crate) meta: BaseConsumer,
+    pub(crate) meta: BaseConsumer<Reporting>,
     pub(crate) writer: Writer,
     pub(crate) readers: Readers,
     /// Consumers with `group.id` set, for reading and resetting a group's
     /// positions (`tributary groups`); an application commits through its
     /// group member instead.
-    groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+    groups: Mutex<HashMap<String, Arc<BaseConsumer<Reporting>>>>,
     /// Partition counts of the topics seen (a topic's partitions are fixed:
     /// the application never adds any).
     partition_counts: Mutex<HashMap<String, u32>>,
@@ -64,12 +63,12 @@ impl KafkaLog {
     pub fn connect(config: KafkaConfig) -> Result<Self> {
         let admin = config
             .client(&[])
-            .create()
-            .map_err(|e| backend("creating a Kafka admin client", e))?;
+            .create_with_context(config.reporting())
+            .map_err(|e| config.error("creating a Kafka admin client", e))?;
         let meta = config
             .client(READER_DEFAULTS)
-            .create()
-            .map_err(|e| backend("creating a Kafka consumer", e))?;
+            .create_with_context(config.reporting())
+            .map_err(|e| config.error("creating a Kafka consumer", e))?;
         Ok(KafkaLog {
             writer: Writer::new(&config)?,
             readers: Readers::default(),
@@ -117,7 +116,10 @@ impl KafkaLog {
         let md = self
             .meta
             .fetch_metadata(Some(topic), self.config.request_timeout())
-            .map_err(|e| backend(format!("reading the metadata of topic '{topic}'"), e))?;
+            .map_err(|e| {
+                self.config
+                    .error(format!("reading the metadata of topic '{topic}'"), e)
+            })?;
         let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
             return Err(Error::UnknownTopic(topic.to_owned()));
         };
@@ -135,18 +137,21 @@ impl KafkaLog {
     }
 
     /// A consumer of `group` (created once), for its positions.
-    fn group_consumer(&self, group: &str) -> Result<Arc<BaseConsumer>> {
+    fn group_consumer(&self, group: &str) -> Result<Arc<BaseConsumer<Reporting>>> {
         tributary::log::validate_name("group", group)?;
         let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = groups.get(group) {
             return Ok(Arc::clone(c));
         }
-        let c: BaseConsumer = self
+        let c: BaseConsumer<Reporting> = self
             .config
             .client(READER_DEFAULTS)
             .set("group.id", group)
-            .create()
-            .map_err(|e| backend(format!("creating a consumer of group '{group}'"), e))?;
+            .create_with_context(self.config.reporting())
+            .map_err(|e| {
+                self.config
+                    .error(format!("creating a consumer of group '{group}'"), e)
+            })?;
         let c = Arc::new(c);
         groups.insert(group.to_owned(), Arc::clone(&c));
         Ok(c)
@@ -189,7 +194,7 @@ impl TopicAdmin for KafkaLog {
             .set("retention.bytes", &retention_bytes);
         let context = || format!("creating topic '{name}'");
         let results = block_on(self.admin.create_topics([&topic], &self.admin_options()))
-            .map_err(|e| backend(context(), e))?;
+            .map_err(|e| self.config.error(context(), e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -233,7 +238,7 @@ impl TopicAdmin for KafkaLog {
             self.admin
                 .describe_configs([&ResourceSpecifier::Topic(name)], &self.admin_options()),
         )
-        .map_err(|e| backend(context(), e))?;
+        .map_err(|e| self.config.error(context(), e))?;
         // Brokers that do not describe configurations (some test brokers)
         // leave the defaults: deletion, no retention.
         for resource in results.into_iter().flatten() {
@@ -263,7 +268,7 @@ impl TopicAdmin for KafkaLog {
         let md = self
             .meta
             .fetch_metadata(None, self.config.request_timeout())
-            .map_err(|e| backend("listing topics", e))?;
+            .map_err(|e| self.config.error("listing topics", e))?;
         let mut names: Vec<String> = md
             .topics()
             .iter()
@@ -277,7 +282,7 @@ impl TopicAdmin for KafkaLog {
     fn delete_topic(&self, name: &str) -> Result<()> {
         let context = || format!("deleting topic '{name}'");
         let results = block_on(self.admin.delete_topics(&[name], &self.admin_options()))
-            .map_err(|e| backend(context(), e))?;
+            .map_err(|e| self.config.error(context(), e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -315,7 +320,8 @@ impl GroupPositions for KafkaLog {
                 }
                 _ => "",
             };
-            backend(format!("committing positions of group '{group}'{hint}"), e)
+            self.config
+                .error(format!("committing positions of group '{group}'{hint}"), e)
         })
     }
 
@@ -324,7 +330,10 @@ impl GroupPositions for KafkaLog {
         let tpl = self.all_partitions()?;
         let committed = consumer
             .committed_offsets(tpl, self.config.request_timeout())
-            .map_err(|e| backend(format!("reading positions of group '{group}'"), e))?;
+            .map_err(|e| {
+                self.config
+                    .error(format!("reading positions of group '{group}'"), e)
+            })?;
         Ok(positions::from_list(&committed))
     }
 
@@ -347,7 +356,7 @@ impl GroupPositions for KafkaLog {
         let list = self
             .meta
             .fetch_group_list(None, self.config.request_timeout())
-            .map_err(|e| backend("listing groups", e))?;
+            .map_err(|e| self.config.error("listing groups", e))?;
         let mut names: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
         names.sort();
         Ok(names)

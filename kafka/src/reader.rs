@@ -6,6 +6,7 @@
 //! another instance, a changelog restored once) stop fetching in the
 //! background.
 
+use crate::diagnostics::Reporting;
 use crate::error::backend;
 use crate::log::{KafkaLog, READER_DEFAULTS};
 use bytes::Bytes;
@@ -41,7 +42,7 @@ impl Default for Readers {
 
 /// A consumer assigned to one partition, and the offset its next message has.
 struct PartitionReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Reporting>,
     next: u64,
     /// When the partition's end was last asked for, and what it was.
     end_checked: Option<(Instant, u64)>,
@@ -112,11 +113,11 @@ impl KafkaLog {
             return Ok(Arc::clone(r));
         }
         self.check_partition(topic, partition)?;
-        let consumer: BaseConsumer = self
+        let consumer: BaseConsumer<Reporting> = self
             .config
             .client(READER_DEFAULTS)
-            .create()
-            .map_err(|e| backend(format!("creating a consumer of {tp}"), e))?;
+            .create_with_context(self.config.reporting())
+            .map_err(|e| self.config.error(format!("creating a consumer of {tp}"), e))?;
         assign(&consumer, topic, partition, offset)?;
         let reader = Arc::new(Mutex::new(PartitionReader {
             consumer,
@@ -128,7 +129,12 @@ impl KafkaLog {
     }
 }
 
-fn assign(consumer: &BaseConsumer, topic: &str, partition: u32, offset: u64) -> Result<()> {
+fn assign(
+    consumer: &BaseConsumer<Reporting>,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+) -> Result<()> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset as i64))
         .and_then(|()| consumer.assign(&tpl))
@@ -182,7 +188,10 @@ impl LogReader for KafkaLog {
                     }
                 }
             };
-            let m = polled.map_err(|e| backend(format!("fetching {topic}/{partition}"), e))?;
+            let m = polled.map_err(|e| {
+                self.config
+                    .error(format!("fetching {topic}/{partition}"), e)
+            })?;
             if m.offset() < offset as i64 {
                 continue;
             }
@@ -205,11 +214,11 @@ impl LogReader for KafkaLog {
         let mut tpl = TopicPartitionList::new();
         let context = || format!("looking up time {timestamp} in {topic}/{partition}");
         tpl.add_partition_offset(topic, partition as i32, Offset::Offset(timestamp))
-            .map_err(|e| backend(context(), e))?;
+            .map_err(|e| self.config.error(context(), e))?;
         let found = self
             .meta
             .offsets_for_times(tpl, self.config.request_timeout())
-            .map_err(|e| backend(context(), e))?;
+            .map_err(|e| self.config.error(context(), e))?;
         match found
             .find_partition(topic, partition as i32)
             .map(|e| e.offset())
@@ -240,7 +249,10 @@ impl KafkaLog {
         let (low, high) = self
             .meta
             .fetch_watermarks(topic, partition as i32, self.config.request_timeout())
-            .map_err(|e| backend(format!("reading the offsets of {topic}/{partition}"), e))?;
+            .map_err(|e| {
+                self.config
+                    .error(format!("reading the offsets of {topic}/{partition}"), e)
+            })?;
         Ok((low.max(0) as u64, high.max(0) as u64))
     }
 

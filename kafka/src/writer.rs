@@ -1,7 +1,7 @@
 //! Writing partitions: one idempotent librdkafka producer per log.
 
 use crate::config::KafkaConfig;
-use crate::error::backend;
+use crate::diagnostics::Diagnostics;
 use crate::log::KafkaLog;
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -33,8 +33,11 @@ impl Writer {
     pub(crate) fn new(config: &KafkaConfig) -> Result<Self> {
         let producer = config
             .client(PRODUCER_DEFAULTS)
-            .create_with_context(Deliveries::default())
-            .map_err(|e| backend("creating a Kafka producer", e))?;
+            .create_with_context(Deliveries {
+                diagnostics: Arc::clone(config.diagnostics()),
+                ..Deliveries::default()
+            })
+            .map_err(|e| config.error("creating a Kafka producer", e))?;
         Ok(Writer { producer })
     }
 }
@@ -49,9 +52,14 @@ struct Deliveries {
     /// record's delivery opaque; 0 for records nobody waits for).
     waiting: Mutex<HashMap<usize, Arc<FirstOffset>>>,
     next_ticket: std::sync::atomic::AtomicUsize,
+    diagnostics: Arc<Diagnostics>,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.diagnostics.report(&error, reason);
+    }
+}
 
 /// Where a waiting `append` learns its first record's offset.
 #[derive(Default)]
@@ -150,7 +158,9 @@ impl KafkaLog {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                     Err((e, _)) => {
-                        return Err(backend(format!("producing to {topic}/{partition}"), e));
+                        return Err(self
+                            .config
+                            .error(format!("producing to {topic}/{partition}"), e));
                     }
                 }
             }
@@ -170,7 +180,7 @@ impl KafkaLog {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&tp);
         match failed {
-            Some(e) => Err(backend(format!("delivering records to {tp}"), e)),
+            Some(e) => Err(self.config.error(format!("delivering records to {tp}"), e)),
             None => Ok(()),
         }
     }
@@ -201,7 +211,9 @@ impl LogWriter for KafkaLog {
         }
         match result.take() {
             Some(Ok(offset)) => Ok(offset.max(0) as u64),
-            Some(Err(e)) => Err(backend(format!("producing to {topic}/{partition}"), e)),
+            Some(Err(e)) => Err(self
+                .config
+                .error(format!("producing to {topic}/{partition}"), e)),
             None => unreachable!("waited for above"),
         }
     }
@@ -216,7 +228,10 @@ impl LogWriter for KafkaLog {
         self.writer
             .producer
             .flush(self.config.request_timeout())
-            .map_err(|e| backend(format!("flushing records to {topic}/{partition}"), e))?;
+            .map_err(|e| {
+                self.config
+                    .error(format!("flushing records to {topic}/{partition}"), e)
+            })?;
         self.failure(topic, partition)
     }
 }

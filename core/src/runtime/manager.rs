@@ -172,9 +172,11 @@ impl Manager {
         result
     }
 
-    /// True in a bounded run once every assigned task runs and is done.
+    /// True in a bounded run once the group has settled (a member still
+    /// joining has no tasks yet) and every assigned task runs and is done.
     fn bounded_run_over(&self) -> bool {
         self.shared.drain_request().is_some()
+            && self.member.settled()
             && self.shared.pending.load(Ordering::SeqCst) == 0
             && self
                 .shared

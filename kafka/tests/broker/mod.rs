@@ -12,7 +12,7 @@ use tributary_kafka::KafkaConfig;
 pub(crate) struct Broker {
     pid: String,
     port: u16,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Which broker (see `scripts/kafka-broker.sh`).
@@ -33,7 +33,7 @@ fn script() -> PathBuf {
 }
 
 /// A free loopback port.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -60,8 +60,28 @@ pub(crate) fn python() -> PathBuf {
 impl Broker {
     /// Starts a broker of `kind` on a free port.
     pub(crate) fn start(kind: Kind) -> Broker {
+        Broker::start_with(kind, &[])
+    }
+
+    /// Starts a broker of `kind` on a free port, with `args` added to its
+    /// command line (nisshi: `--cert`/`--key` for TLS, `--authentication`).
+    pub(crate) fn start_with(kind: Kind, args: &[&str]) -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let mut broker = Broker::start_in(kind, dir.path(), free_port(), (&[], args));
+        broker._dir = Some(dir);
+        broker
+    }
+
+    /// Starts a broker of `kind` on `port` with its data in `dir` (which
+    /// it keeps: a broker started there again finds it), with environment
+    /// variables for `scripts/kafka-broker.sh` (`NISSHI_STORAGE`) and
+    /// `args` for the broker.
+    pub(crate) fn start_in(
+        kind: Kind,
+        dir: &std::path::Path,
+        port: u16,
+        (env, args): (&[(&str, &str)], &[&str]),
+    ) -> Broker {
         let name = match kind {
             Kind::Tansu => "tansu",
             Kind::Noida => "noida",
@@ -70,7 +90,9 @@ impl Broker {
         let out = Command::new("bash")
             .arg(script())
             .args(["start", name, &port.to_string()])
-            .arg(dir.path())
+            .arg(dir)
+            .args(args)
+            .envs(env.iter().copied())
             .output()
             .expect("running scripts/kafka-broker.sh");
         assert!(
@@ -82,8 +104,24 @@ impl Broker {
         Broker {
             pid,
             port,
-            _dir: dir,
+            _dir: None,
         }
+    }
+
+    /// Adds a SCRAM-SHA-512 user to this nisshi broker (which must not
+    /// require authentication yet, and must store users: `NISSHI_STORAGE`
+    /// `sqlite://...`).
+    pub(crate) fn add_user(&self, name: &str, password: &str) {
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["user", &self.port.to_string(), name, password])
+            .output()
+            .expect("running scripts/kafka-broker.sh");
+        assert!(
+            out.status.success(),
+            "adding user {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A client configuration for this broker (short timeouts for tests).
