@@ -10,19 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tributary::App;
 use tributary::group::ScriptedGroup;
-use tributary::log::prelude::*;
-use tributary::runtime::{RunningApp, TaskId};
 
 const CHUNKS: u64 = 30;
 const MOVES: usize = 24;
-
-/// Records in the changelogs of task `p` of each sub-topology.
-fn changelog_records(log: &dyn Log, p: u32) -> u64 {
-    STORES
-        .iter()
-        .map(|s| log.offsets(&format!("shop-{s}-changelog"), p).unwrap().1)
-        .sum()
-}
 
 /// A small deterministic generator (no dependency needed).
 struct Lcg(u64);
@@ -146,14 +136,4 @@ fn partitions_moving_between_two_instances_change_no_result() {
     let mut stores = store_contents(&readers[0], &owned[0]);
     stores.extend(store_contents(&readers[1], &owned[1]));
     assert_stores_equal(&stores, &expected_stores);
-}
-
-/// Changelog records restored so far by the tasks of partition `p`.
-fn restored_of(running: &RunningApp, p: u32) -> u64 {
-    running
-        .task_stats()
-        .iter()
-        .filter(|(id, _): &(&TaskId, _)| id.partition == p)
-        .map(|(_, s)| s.restored)
-        .sum()
 }

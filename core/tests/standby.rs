@@ -10,26 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary::App;
 use tributary::group::ScriptedGroup;
-use tributary::log::prelude::*;
-use tributary::runtime::{RunningApp, TaskId};
-
-/// Records in the changelogs of task `p` of each sub-topology.
-fn changelog_records(log: &dyn Log, p: u32) -> u64 {
-    STORES
-        .iter()
-        .map(|s| log.offsets(&format!("shop-{s}-changelog"), p).unwrap().1)
-        .sum()
-}
-
-/// Changelog records restored so far by the tasks of partition `p`.
-fn restored_of(running: &RunningApp, p: u32) -> u64 {
-    running
-        .task_stats()
-        .iter()
-        .filter(|(id, _): &(&TaskId, _)| id.partition == p)
-        .map(|(_, s)| s.restored)
-        .sum()
-}
 
 /// Waits until the copy of `partitions` in `standby`'s state equals the
 /// state in `owner`'s.

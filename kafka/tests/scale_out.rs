@@ -74,17 +74,6 @@ fn start(
     Instance::start(("shop_instance", INSTANCE, spec), name, dir, heard)
 }
 
-/// Records in the changelogs of the tasks of partition `p`.
-fn changelog_records(log: &dyn Log, p: u32) -> u64 {
-    STORES
-        .iter()
-        .map(|s| {
-            let (start, end) = log.offsets(&format!("shop-{s}-changelog"), p).unwrap();
-            end - start
-        })
-        .sum()
-}
-
 /// Records in each output topic.
 fn output_records(log: &dyn Log) -> BTreeMap<&'static str, u64> {
     OUTPUTS

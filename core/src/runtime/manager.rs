@@ -328,7 +328,7 @@ impl Manager {
             .factory
             .owned_tasks(&partitions.into_iter().collect())
             .into_iter()
-            .filter(|id| !self.tasks.contains_key(id) && standby.has_state(id.sub_topology))
+            .filter(|id| !self.tasks.contains_key(id))
             .collect();
         standby.follow(&wanted);
     }

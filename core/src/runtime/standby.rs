@@ -109,11 +109,12 @@ impl Standby {
     }
 
     /// True when tasks of sub-topology `sub` have state to keep copies of.
-    pub(crate) fn has_state(&self, sub: usize) -> bool {
+    fn has_state(&self, sub: usize) -> bool {
         self.env.stores.get(sub).is_some_and(|s| !s.is_empty())
     }
 
-    /// Follows exactly the tasks `wanted` (those with state), from now on.
+    /// Follows exactly those of the tasks `wanted` that have state, from
+    /// now on.
     pub(crate) fn follow(&self, wanted: &BTreeSet<TaskId>) {
         let mut followers = lock(&self.followers);
         followers.retain(|id, _| wanted.contains(id));

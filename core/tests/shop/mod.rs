@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tributary::Batch;
 use tributary::codec::{Json, Utf8};
 use tributary::log::{EmbeddedLog, TopicConfig, TopicPartition, prelude::*};
-use tributary::runtime::RunningApp;
+use tributary::runtime::{RunningApp, TaskId};
 use tributary::topology::TimeWindows;
 use tributary::{App, Config, StoreReader, Topology};
 
@@ -265,4 +265,25 @@ pub(crate) fn wait_for_commits(log: &dyn Log, timeout: Duration) {
         assert!(Instant::now() < deadline, "not caught up: {behind:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Records in the changelogs of the tasks of partition `p`, all stores.
+pub(crate) fn changelog_records(log: &dyn Log, p: u32) -> u64 {
+    STORES
+        .iter()
+        .map(|s| {
+            let (start, end) = log.offsets(&format!("shop-{s}-changelog"), p).unwrap();
+            end - start
+        })
+        .sum()
+}
+
+/// Changelog records restored so far by the tasks of partition `p`.
+pub(crate) fn restored_of(running: &RunningApp, p: u32) -> u64 {
+    running
+        .task_stats()
+        .iter()
+        .filter(|(id, _): &(&TaskId, _)| id.partition == p)
+        .map(|(_, s)| s.restored)
+        .sum()
 }
