@@ -1,6 +1,7 @@
 //! The Nexmark harness: loads events into the embedded log (timed apart),
 //! runs a query over them to the end on worker threads, and reports
-//! events/s, events/s per core, output records and peak RSS.
+//! events/s, the cores the run kept busy, events/s per core (Nexmark's
+//! throughput per core: events over CPU time), output records and peak RSS.
 //!
 //! ```text
 //! cargo run --release -p tributary-benches --bin nexmark -- --query q5 --events 5000000 --format json [--runs 3] [--threads 2] [--check]
@@ -65,6 +66,9 @@ struct Figures {
     rate: f64,
     outputs: u64,
     peak_rss: u64,
+    /// CPU time the run took (every thread of the process), over its
+    /// wall time: the cores it kept busy.
+    cores: f64,
 }
 
 fn main() -> Result<()> {
@@ -75,7 +79,10 @@ fn main() -> Result<()> {
             Encoding::Json => once(query, &args, Json)?,
             Encoding::Rkyv => once(query, &args, Rkyv)?,
         };
-        println!("{} {} {} {}", f.load_rate, f.rate, f.outputs, f.peak_rss);
+        println!(
+            "{} {} {} {} {}",
+            f.load_rate, f.rate, f.outputs, f.peak_rss, f.cores
+        );
         return Ok(());
     }
     let queries: Vec<Query> = if args.query == "all" {
@@ -88,9 +95,9 @@ fn main() -> Result<()> {
             .map_err(anyhow::Error::msg)?
     };
     println!(
-        "| query | events | format | events/s | per core | output records | peak RSS (MiB) | load (events/s) |"
+        "| query | events | format | events/s | cores | per core | output records | peak RSS (MiB) | load (events/s) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for query in queries {
         bench(query, &args)?;
     }
@@ -108,13 +115,15 @@ fn bench(query: Query, args: &Args) -> Result<()> {
     }
     let mid = |f: fn(&Figures) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
     let rate = mid(|r| r.rate);
+    // Nexmark's throughput per core: events over the CPU time used.
     println!(
-        "| {} | {} | {:?} | {:.2}M | {:.2}M | {} | {:.0} | {:.2}M |",
+        "| {} | {} | {:?} | {:.2}M | {:.2} | {:.2}M | {} | {:.0} | {:.2}M |",
         query.name(),
         args.events,
         args.format,
         rate / 1e6,
-        rate / args.threads as f64 / 1e6,
+        mid(|r| r.cores),
+        mid(|r| r.rate / r.cores) / 1e6,
         runs[0].outputs,
         mid(|r| r.peak_rss as f64) / (1 << 20) as f64,
         mid(|r| r.load_rate) / 1e6,
@@ -145,12 +154,13 @@ fn child(query: Query, args: &Args, check: bool) -> Result<Figures> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .with_context(|| format!("figures of a run: {text:?}"))?;
-    anyhow::ensure!(f.len() == 4, "figures of a run: {text:?}");
+    anyhow::ensure!(f.len() == 5, "figures of a run: {text:?}");
     Ok(Figures {
         load_rate: f[0],
         rate: f[1],
         outputs: f[2] as u64,
         peak_rss: f[3] as u64,
+        cores: f[4],
     })
 }
 
@@ -163,7 +173,9 @@ fn once<C: Format>(query: Query, args: &Args, format: C) -> Result<Figures> {
     let n = load(log.as_ref(), model::events(args.events), &format)?;
     let load_rate = n as f64 / t.elapsed().as_secs_f64();
     reset_peak_rss();
+    let cpu = cpu_time()?;
     let took = run(&log, dir.path(), query, format.clone(), args.threads)?;
+    let cpu = cpu_time()? - cpu;
     let peak_rss = peak_rss()?;
     let mut outputs = 0;
     for p in 0..PARTITIONS {
@@ -192,7 +204,29 @@ fn once<C: Format>(query: Query, args: &Args, format: C) -> Result<Figures> {
         rate: n as f64 / took.as_secs_f64(),
         outputs,
         peak_rss,
+        cores: cpu / took.as_secs_f64(),
     })
+}
+
+/// The CPU time (user and system) of every thread this process has run,
+/// in seconds, from `/proc/self/stat` (in units of `USER_HZ`, which Linux
+/// fixes at 100 for user space).
+fn cpu_time() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th.
+    let rest = stat
+        .rsplit_once(')')
+        .context("no ')' in /proc/self/stat")?
+        .1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/self/stat")?
+            .parse::<u64>()? as f64)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Resets the process's peak resident memory to its current one.

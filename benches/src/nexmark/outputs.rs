@@ -3,7 +3,7 @@
 
 use super::model::{Auction, Bid};
 use super::queries::{Format, OUT_TOPIC, PARTITIONS, Query};
-use super::rows::{Q1Row, Q3Row, Q7Row, Q8Row, Q11Row};
+use super::rows::{Q0Row, Q1Row, Q3Row, Q7Row, Q8Row, Q11Row};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use tributary::Record;
@@ -57,7 +57,7 @@ pub fn results<C: Format>(log: &dyn Log, query: Query, format: &C) -> Result<Vec
         records.iter().map(f).collect()
     };
     let mut lines = match query {
-        Query::Q0 => each(&|r| Ok(format!("{:?}", value::<Bid, _>(format, r)?)))?,
+        Query::Q0 => each(&|r| Ok(format!("{:?}", value::<Q0Row, _>(format, r)?)))?,
         Query::Q1 => each(&|r| Ok(format!("{:?}", value::<Q1Row, _>(format, r)?)))?,
         Query::Q2 => each(&|r| {
             let (auction, price) = value::<(u64, u64), _>(format, r)?;

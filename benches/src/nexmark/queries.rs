@@ -5,7 +5,7 @@
 
 use super::model::{Auction, Bid, Event};
 use super::rows::{
-    AuctionOrBid, Q1Row, Q3Row, Q7Candidate, Q7Row, Q8Row, Q8Side, Q11Row, WinnerChange,
+    AuctionOrBid, Q0Row, Q1Row, Q3Row, Q7Candidate, Q7Row, Q8Row, Q8Side, Q11Row, WinnerChange,
 };
 use super::winners::{self, Winners};
 use std::collections::BTreeMap;
@@ -101,6 +101,7 @@ impl std::str::FromStr for Query {
 pub trait Format:
     Codec<Event>
     + Codec<Bid>
+    + Codec<Q0Row>
     + Codec<Q1Row>
     + Codec<(u64, u64)>
     + Codec<Q3Row>
@@ -119,6 +120,7 @@ pub trait Format:
 impl<C> Format for C where
     C: Codec<Event>
         + Codec<Bid>
+        + Codec<Q0Row>
         + Codec<Q1Row>
         + Codec<(u64, u64)>
         + Codec<Q3Row>
@@ -140,7 +142,7 @@ pub fn topology<C: Format>(query: Query, format: C) -> tributary::Result<Topolog
     let events = events(&mut b, format.clone());
     let c = format;
     match query {
-        Query::Q0 => bids(&events).to(OUT_TOPIC, Unit, c),
+        Query::Q0 => bids(&events).map_values(Q0Row::from).to(OUT_TOPIC, Unit, c),
         Query::Q1 => bids(&events)
             .map_values(|b| Q1Row {
                 auction: b.auction,

@@ -5,7 +5,7 @@
 
 use super::model::{Bid, Event};
 use super::queries::{Q11_GAP, Query, euros};
-use super::rows::{Q1Row, Q3Row, Q7Row, Q8Row, Q11Row, beats, in_time, rank};
+use super::rows::{Q0Row, Q1Row, Q3Row, Q7Row, Q8Row, Q11Row, beats, in_time, rank};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The results of `query` over `events`, as sorted lines. q12, on
@@ -18,7 +18,18 @@ pub fn results(query: Query, events: &[Event]) -> Vec<String> {
         })
     };
     let mut lines: Vec<String> = match query {
-        Query::Q0 => bids().map(|b| format!("{b:?}")).collect(),
+        Query::Q0 => bids()
+            .map(|b| {
+                let row = Q0Row {
+                    auction: b.auction,
+                    bidder: b.bidder,
+                    price: b.price,
+                    date_time: b.date_time,
+                    extra: b.extra.clone(),
+                };
+                format!("{row:?}")
+            })
+            .collect(),
         Query::Q1 => bids()
             .map(|b| {
                 let row = Q1Row {

@@ -3,6 +3,43 @@
 use super::model::{Auction, Bid};
 use serde::{Deserialize, Serialize};
 
+/// q0's result: `SELECT auction, bidder, price, dateTime, extra FROM bid`.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct Q0Row {
+    /// Auction id.
+    pub auction: u64,
+    /// Bidder id.
+    pub bidder: u64,
+    /// Price, in cents.
+    pub price: u64,
+    /// Event time.
+    pub date_time: i64,
+    /// Padding.
+    pub extra: String,
+}
+
+impl From<Bid> for Q0Row {
+    fn from(b: Bid) -> Self {
+        Q0Row {
+            auction: b.auction,
+            bidder: b.bidder,
+            price: b.price,
+            date_time: b.date_time,
+            extra: b.extra,
+        }
+    }
+}
+
 /// q1's result: a bid with its price in euros.
 #[derive(
     Debug,
