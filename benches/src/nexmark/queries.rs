@@ -161,6 +161,7 @@ pub fn topology<C: Format>(query: Query, format: C) -> tributary::Result<Topolog
         Query::Q5 => q5(&events).to(OUT_TOPIC, c.clone(), c),
         Query::Q7 => q7(&events).to(OUT_TOPIC, Unit, c),
         Query::Q8 => q8(&events).to(OUT_TOPIC, Unit, c),
+        // The bid has the SQL's columns: channel and url are left empty.
         Query::Q9 => winners(&events, "q9", true)
             .flat_map(|id, c| Some((id, (c.auction?, c.bid))))
             .to(OUT_TOPIC, c.clone(), c),
@@ -234,10 +235,35 @@ fn winners(
     let stores = winners::stores(prefix);
     let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
     let prefix = prefix.to_owned();
+    // Only the columns the query reads cross the repartition (as a SQL
+    // planner pushes projections down): q9 outputs whole auctions and the
+    // bid's auction, bidder, price, dateTime and extra; q4 reads ids,
+    // times, prices and categories.
     events
-        .flat_map(|_, e| match e {
-            Event::Auction(a) => Some(((), AuctionOrBid::Auction(a))),
-            Event::Bid(b) => Some(((), AuctionOrBid::Bid(b))),
+        .flat_map(move |_, e| match e {
+            Event::Auction(a) if keep_auctions => Some(((), AuctionOrBid::Auction(a))),
+            Event::Auction(a) => Some((
+                (),
+                AuctionOrBid::Auction(Auction {
+                    item_name: String::new(),
+                    description: String::new(),
+                    extra: String::new(),
+                    ..a
+                }),
+            )),
+            Event::Bid(b) => Some((
+                (),
+                AuctionOrBid::Bid(Bid {
+                    channel: String::new(),
+                    url: String::new(),
+                    extra: if keep_auctions {
+                        b.extra
+                    } else {
+                        String::new()
+                    },
+                    ..b
+                }),
+            )),
             Event::Person(_) => None,
         })
         .key_by(&format!("{prefix}-by-auction"), |_, e| match e {
