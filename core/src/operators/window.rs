@@ -511,26 +511,24 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for SessionAggrega
         let (mut start, mut end, mut max_ts) = (ts, ts, ts);
         let mut agg: Option<A> = None;
         let mut merged = Vec::new();
-        let mut kept = Vec::with_capacity(sessions.len() + 1);
-        for (s, e, a, m) in sessions.drain(..) {
-            if e >= ts - self.gap && s <= ts + self.gap {
-                start = start.min(s);
-                end = end.max(e);
-                max_ts = max_ts.max(m);
-                agg = Some(match agg {
-                    Some(prev) => (self.merge)(&key, prev, a),
-                    None => a,
-                });
-                merged.push((s, e));
-            } else {
-                kept.push((s, e, a, m));
-            }
+        // The sessions the record bridges, taken out in start order; the
+        // others stay where they are (no new vector per record).
+        let gap = self.gap;
+        for (s, e, a, m) in sessions.extract_if(.., |(s, e, ..)| *e >= ts - gap && *s <= ts + gap) {
+            start = start.min(s);
+            end = end.max(e);
+            max_ts = max_ts.max(m);
+            agg = Some(match agg {
+                Some(prev) => (self.merge)(&key, prev, a),
+                None => a,
+            });
+            merged.push((s, e));
         }
         let agg = (self.fold)(&key, value, agg);
         let out = (self.emit == Emit::OnWindowUpdate).then(|| agg.clone());
-        let at = kept.partition_point(|(s, ..)| *s < start);
-        kept.insert(at, (start, end, agg, max_ts));
-        *slot = Some(kept);
+        let at = sessions.partition_point(|(s, ..)| *s < start);
+        sessions.insert(at, (start, end, agg, max_ts));
+        *slot = Some(sessions);
         drop(store);
         self.due.add(self.close_time(end), key.clone());
         if let Some(out) = out {
@@ -556,20 +554,36 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for SessionAggrega
     fn try_advance(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
         let wm = ctx.clock.watermark();
-        let due = self.due.due(wm);
+        let due = self.due.due_at(wm);
         if due.is_empty() {
             return Ok(());
         }
         let store = Arc::clone(&self.store);
         let mut store = lock(&store);
-        for key in due {
-            let slot = store.entry(&key)?;
-            let Some(sessions) = slot.take() else {
+        for (at, key) in due {
+            // Each record adds its session's close time, so most entries
+            // are stale (the session grew since): those are read, not
+            // taken, which would mark the key changed. Keys loaded after a
+            // restart (due at once) have no entry for their sessions yet.
+            let Some(sessions) = store.get(&key)? else {
                 continue;
             };
-            let (closed, open): (Vec<_>, Vec<_>) = sessions
-                .into_iter()
-                .partition(|(_, e, ..)| e + self.gap + 1 + self.grace <= wm);
+            let first_close = sessions.iter().map(|(_, e, ..)| self.close_time(*e)).min();
+            match first_close {
+                Some(close) if close > wm => {
+                    if at == i64::MIN {
+                        self.due.add(close, key);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let slot = store.entry(&key)?;
+            let Some(mut open) = slot.take() else {
+                continue;
+            };
+            let lasts = self.gap + 1 + self.grace;
+            let closed: Vec<_> = open.extract_if(.., |(_, e, ..)| *e + lasts <= wm).collect();
             if let Some(close) = open.iter().map(|(_, e, ..)| self.close_time(*e)).min() {
                 self.due.add(close, key.clone());
                 *slot = Some(open);
