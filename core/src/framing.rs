@@ -17,6 +17,7 @@ use crate::record::Header;
 use std::ops::Range;
 
 /// Appends one record.
+#[inline]
 pub(crate) fn put_record(
     buf: &mut Vec<u8>,
     ts_delta: i64,
@@ -64,6 +65,7 @@ pub(crate) struct Framed {
 
 /// Reads the record at `pos` of `buf`, checking every length against the
 /// buffer (the bytes may come from a damaged disk).
+#[inline]
 pub(crate) fn read_record(buf: &[u8], pos: usize) -> Result<Framed, &'static str> {
     let mut r = Reader { buf, pos };
     let body_len = usize::try_from(r.varint()?).map_err(|_| "length")?;
@@ -116,7 +118,15 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    #[inline]
     fn varint(&mut self) -> Result<u64, &'static str> {
+        // Most fields (deltas, short lengths) fit in one byte.
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte & 0x80 == 0
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = *self.buf.get(self.pos).ok_or("varint")?;
@@ -129,11 +139,13 @@ impl Reader<'_> {
         Err("varint too long")
     }
 
+    #[inline]
     fn zigzag(&mut self) -> Result<i64, &'static str> {
         let v = self.varint()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }
 
+    #[inline]
     fn take(&mut self, len: usize) -> Result<Range<usize>, &'static str> {
         let end = self.pos.checked_add(len).ok_or("length")?;
         if end > self.buf.len() {
@@ -151,6 +163,7 @@ impl Reader<'_> {
     }
 
     /// A zigzag length (-1: none) and that many bytes.
+    #[inline]
     fn optional(&mut self) -> Result<Option<Range<usize>>, &'static str> {
         match self.zigzag()? {
             -1 => Ok(None),
@@ -184,6 +197,7 @@ fn opt_len(b: Option<&[u8]>) -> usize {
     }
 }
 
+#[inline]
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
@@ -192,6 +206,7 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
+#[inline]
 fn put_opt(buf: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
         Some(b) => {
