@@ -4,7 +4,7 @@
 //! auction's open time, `B.dateTime BETWEEN A.dateTime AND A.expires`.
 //!
 //! A processor with small stores rather than one aggregate: per record it
-//! reads and writes a few integers, whatever the number of bids. Bids that
+//! reads and writes one small entry, whatever the number of bids. Bids that
 //! arrive before their auction (a bid may name an auction up to 10 ahead,
 //! and the two source partitions are read at their own pace) wait, one
 //! store entry each, until it comes.
@@ -14,8 +14,32 @@ use super::rows::{AuctionOrBid, Rank, WinnerChange, beats, in_time, rank};
 use tributary::topology::{KeyValueStore, Process, ProcessContext, ProcessInit};
 
 /// The stores of a [`Winners`] named with `prefix`.
-pub fn stores(prefix: &str) -> [String; 5] {
-    ["meta", "rank", "auctions", "waiting", "waiting-count"].map(|s| format!("{prefix}-{s}"))
+pub fn stores(prefix: &str) -> [String; 3] {
+    ["state", "auctions", "waiting"].map(|s| format!("{prefix}-{s}"))
+}
+
+/// What a [`Winners`] knows of one auction id: one store entry, so that a
+/// bid reads one entry that is there (its auction's) rather than also
+/// looking up a winner that the auction's first bid does not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum AuctionState {
+    /// The auction has not arrived; this many bids wait for it.
+    Waiting(u64),
+    /// The auction arrived.
+    Open(OpenAuction),
+}
+
+/// An auction that arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct OpenAuction {
+    /// Its open time.
+    pub start: i64,
+    /// When it closes.
+    pub expires: i64,
+    /// Its category.
+    pub category: u64,
+    /// The winning bid's rank, once there is one.
+    pub best: Option<Rank>,
 }
 
 /// Emits an auction's new winning bid each time it changes.
@@ -28,15 +52,12 @@ pub struct Winners {
 
 #[derive(Debug)]
 struct Stores {
-    /// Open time and category of each auction that arrived.
-    meta: KeyValueStore<u64, (i64, i64, u64)>,
-    /// The winning bid's rank.
-    rank: KeyValueStore<u64, Rank>,
+    /// Each auction id's [`AuctionState`].
+    state: KeyValueStore<u64, AuctionState>,
     /// Whole auctions, when kept.
     auctions: KeyValueStore<u64, Auction>,
     /// Bids waiting for their auction, numbered per auction.
     waiting: KeyValueStore<(u64, u64), Bid>,
-    waiting_count: KeyValueStore<u64, u64>,
 }
 
 impl Winners {
@@ -56,13 +77,11 @@ impl Process<u64, AuctionOrBid> for Winners {
     type Value = WinnerChange;
 
     fn init(&mut self, ctx: &mut ProcessInit<'_, '_>) -> tributary::Result<()> {
-        let [meta, rank, auctions, waiting, waiting_count] = stores(&self.prefix);
+        let [state, auctions, waiting] = stores(&self.prefix);
         self.stores = Some(Stores {
-            meta: ctx.kv_store(&meta)?,
-            rank: ctx.kv_store(&rank)?,
+            state: ctx.kv_store(&state)?,
             auctions: ctx.kv_store(&auctions)?,
             waiting: ctx.kv_store(&waiting)?,
-            waiting_count: ctx.kv_store(&waiting_count)?,
         });
         Ok(())
     }
@@ -92,8 +111,11 @@ impl Winners {
         id: u64,
         a: Auction,
     ) -> tributary::Result<()> {
-        s.meta.put(&id, (a.date_time, a.expires, a.category))?;
-        let waiting = s.waiting_count.get(&id)?.unwrap_or(0);
+        let waiting = match s.state.get(&id)? {
+            Some(AuctionState::Waiting(n)) => n,
+            // The same auction id twice: the generator never does that.
+            Some(AuctionState::Open(_)) | None => 0,
+        };
         let mut best: Option<Bid> = None;
         for i in 0..waiting {
             let Some(b) = s.waiting.get(&(id, i))? else {
@@ -104,15 +126,20 @@ impl Winners {
                 best = Some(b);
             }
         }
-        if waiting > 0 {
-            s.waiting_count.delete(&id)?;
-        }
         let category = a.category;
+        s.state.put(
+            &id,
+            AuctionState::Open(OpenAuction {
+                start: a.date_time,
+                expires: a.expires,
+                category,
+                best: best.as_ref().map(rank),
+            }),
+        )?;
         if self.keep_auctions {
             s.auctions.put(&id, a.clone())?;
         }
         if let Some(bid) = best {
-            s.rank.put(&id, rank(&bid))?;
             let auction = self.keep_auctions.then_some(a);
             ctx.forward(
                 id,
@@ -134,19 +161,32 @@ impl Winners {
         id: u64,
         b: Bid,
     ) -> tributary::Result<()> {
-        let Some((start, expires, category)) = s.meta.get(&id)? else {
-            let n = s.waiting_count.get(&id)?.unwrap_or(0);
-            s.waiting.put(&(id, n), b)?;
-            return s.waiting_count.put(&id, n + 1);
+        let open = match s.state.get(&id)? {
+            Some(AuctionState::Open(open)) => open,
+            waiting => {
+                let n = match waiting {
+                    Some(AuctionState::Waiting(n)) => n,
+                    _ => 0,
+                };
+                s.waiting.put(&(id, n), b)?;
+                return s.state.put(&id, AuctionState::Waiting(n + 1));
+            }
         };
-        if !(start..=expires).contains(&b.date_time) {
+        if !(open.start..=open.expires).contains(&b.date_time) {
             return Ok(());
         }
-        let previous = s.rank.get(&id)?;
+        let previous = open.best;
         if previous.is_some_and(|p| !beats(rank(&b), p)) {
             return Ok(());
         }
-        s.rank.put(&id, rank(&b))?;
+        s.state.put(
+            &id,
+            AuctionState::Open(OpenAuction {
+                best: Some(rank(&b)),
+                ..open
+            }),
+        )?;
+        let category = open.category;
         let auction = if self.keep_auctions {
             s.auctions.get(&id)?
         } else {
