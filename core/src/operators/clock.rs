@@ -346,22 +346,12 @@ impl<T> DueIndex<T> {
 
     /// Removes and returns the items due at `watermark`, earliest first.
     pub(crate) fn due(&mut self, watermark: i64) -> Vec<T> {
-        self.due_at(watermark)
-            .into_iter()
-            .map(|(_, item)| item)
-            .collect()
-    }
-
-    /// As [`due`](Self::due), each item with the time it was due at
-    /// (`i64::MIN` for items [`load_once`](Self::load_once) added).
-    pub(crate) fn due_at(&mut self, watermark: i64) -> Vec<(i64, T)> {
         let mut out = Vec::new();
         while let Some(e) = self.by_close.first_entry() {
             if *e.key() > watermark {
                 break;
             }
-            let (at, items) = e.remove_entry();
-            out.extend(items.into_iter().map(|item| (at, item)));
+            out.extend(e.remove());
         }
         out
     }

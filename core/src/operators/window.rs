@@ -457,8 +457,15 @@ pub(crate) struct SessionAggregate<K, V, A> {
     merge: Arc<Merge<K, A>>,
     next: Box<dyn Processor<Windowed<K>, Option<A>>>,
     late: LateOutput<K, V>,
-    due: DueIndex<K>,
+    /// Keys by the close time of a session of theirs; `loaded` for keys
+    /// found in the store at start, whose sessions' close times are not
+    /// in the index yet.
+    due: DueIndex<(K, Loaded)>,
 }
+
+/// Whether a session's entry in the due index is a key found in the store
+/// at start rather than a session's close time.
+type Loaded = bool;
 
 impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
     #[allow(clippy::too_many_arguments)]
@@ -492,7 +499,12 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> SessionAggregate<K, V, A> {
 
     fn load(&mut self) -> Result<()> {
         let store = &self.store;
-        self.due.load_once(|| stored_keys_due_now(store))
+        self.due.load_once(|| {
+            Ok(stored_keys_due_now(store)?
+                .into_iter()
+                .map(|(due, k)| (due, (k, true)))
+                .collect())
+        })
     }
 }
 
@@ -530,7 +542,7 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for SessionAggrega
         sessions.insert(at, (start, end, agg, max_ts));
         *slot = Some(sessions);
         drop(store);
-        self.due.add(self.close_time(end), key.clone());
+        self.due.add(self.close_time(end), (key.clone(), false));
         if let Some(out) = out {
             for (s, e) in merged {
                 let w = Windowed {
@@ -554,25 +566,26 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for SessionAggrega
     fn try_advance(&mut self, ctx: &mut Ctx) -> Result<()> {
         self.load()?;
         let wm = ctx.clock.watermark();
-        let due = self.due.due_at(wm);
+        let due = self.due.due(wm);
         if due.is_empty() {
             return Ok(());
         }
         let store = Arc::clone(&self.store);
         let mut store = lock(&store);
-        for (at, key) in due {
-            // Each record adds its session's close time, so most entries
-            // are stale (the session grew since): those are read, not
-            // taken, which would mark the key changed. Keys loaded after a
-            // restart (due at once) have no entry for their sessions yet.
+        for (key, loaded) in due {
+            // Every session has an entry at its close time, added when its
+            // end was last set, so most entries are stale (the session grew
+            // since): those are read, not taken, which would mark the key
+            // changed. A key loaded at start gets an entry for its first
+            // open session, and then for the next, as TimeAggregate does.
             let Some(sessions) = store.get(&key)? else {
                 continue;
             };
             let first_close = sessions.iter().map(|(_, e, ..)| self.close_time(*e)).min();
             match first_close {
                 Some(close) if close > wm => {
-                    if at == i64::MIN {
-                        self.due.add(close, key);
+                    if loaded {
+                        self.due.add(close, (key, true));
                     }
                     continue;
                 }
@@ -582,10 +595,13 @@ impl<K: WindowKey, V: Data, A: Data + RkyvData> TimedOp<K, V> for SessionAggrega
             let Some(mut open) = slot.take() else {
                 continue;
             };
-            let lasts = self.gap + 1 + self.grace;
-            let closed: Vec<_> = open.extract_if(.., |(_, e, ..)| *e + lasts <= wm).collect();
+            let closed: Vec<_> = open
+                .extract_if(.., |(_, e, ..)| self.close_time(*e) <= wm)
+                .collect();
             if let Some(close) = open.iter().map(|(_, e, ..)| self.close_time(*e)).min() {
-                self.due.add(close, key.clone());
+                if loaded {
+                    self.due.add(close, (key.clone(), true));
+                }
                 *slot = Some(open);
             }
             if self.emit == Emit::OnWindowClose {
