@@ -32,6 +32,23 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-broker.sh")
 }
 
+/// Runs `scripts/kafka-broker.sh` as `args` sets it up, failing the test
+/// with `what` and the script's errors if it fails; returns what it
+/// printed, trimmed.
+fn run_script(what: &str, args: impl FnOnce(&mut Command) -> &mut Command) -> String {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script());
+    let out = args(&mut cmd)
+        .output()
+        .expect("running scripts/kafka-broker.sh");
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// A free loopback port.
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -44,17 +61,9 @@ pub(crate) fn free_port() -> u16 {
 /// The Python interpreter that has `confluent-kafka` (installed beside the
 /// brokers on first use).
 pub(crate) fn python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(script())
-        .arg("python")
-        .output()
-        .expect("running scripts/kafka-broker.sh");
-    assert!(
-        out.status.success(),
-        "installing confluent-kafka: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    PathBuf::from(run_script("installing confluent-kafka", |c| {
+        c.arg("python")
+    }))
 }
 
 impl Broker {
@@ -87,20 +96,12 @@ impl Broker {
             Kind::Noida => "noida",
             Kind::Nisshi => "nisshi",
         };
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["start", name, &port.to_string()])
-            .arg(dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .expect("running scripts/kafka-broker.sh");
-        assert!(
-            out.status.success(),
-            "starting {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let pid = run_script(&format!("starting {name}"), |c| {
+            c.args(["start", name, &port.to_string()])
+                .arg(dir)
+                .args(args)
+                .envs(env.iter().copied())
+        });
         Broker {
             pid,
             port,
@@ -112,16 +113,9 @@ impl Broker {
     /// require authentication yet, and must store users: `NISSHI_STORAGE`
     /// `sqlite://...`).
     pub(crate) fn add_user(&self, name: &str, password: &str) {
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["user", &self.port.to_string(), name, password])
-            .output()
-            .expect("running scripts/kafka-broker.sh");
-        assert!(
-            out.status.success(),
-            "adding user {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_script(&format!("adding user {name}"), |c| {
+            c.args(["user", &self.port.to_string(), name, password])
+        });
     }
 
     /// A client configuration for this broker (short timeouts for tests).
