@@ -3,6 +3,7 @@
 pub mod backends;
 pub mod dsl;
 pub mod nexmark;
+pub mod process;
 pub mod scrape;
 pub mod state;
 pub mod windows;

@@ -154,16 +154,6 @@ pub fn restore(n: u64, keys: u64) -> Result<f64> {
     Ok(rate)
 }
 
-/// Peak resident memory of the process so far (`VmHWM`), in bytes.
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Peak figures of one memory run, in bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryRun {
@@ -194,7 +184,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
     let dir = tempfile::tempdir()?;
     let log = Arc::new(EmbeddedLog::open(dir.path().join("log"))?);
     produce(&log, "events", keys * 2, |i| i % keys, |i| i as i64)?;
-    let rss_before = peak_rss_bytes();
+    let rss_before = crate::process::peak_rss().unwrap_or(0);
     let cfg = Config {
         state_memory: budget,
         ..config(dir.path())
@@ -210,7 +200,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
     }
     let took = t.elapsed();
     running.shutdown()?;
-    let peak_rss_counting = peak_rss_bytes();
+    let peak_rss_counting = crate::process::peak_rss().unwrap_or(0);
     // The same state, restored from the changelog.
     std::fs::remove_dir_all(&cfg.state_dir)?;
     let (restored, restore_rate) = timed_restore(&log, cfg.clone())?;
@@ -220,7 +210,7 @@ pub fn memory(keys: u64, budget: usize) -> Result<MemoryRun> {
         keys: held as u64,
         budget: budget as u64,
         peak_rss_counting,
-        peak_rss: peak_rss_bytes(),
+        peak_rss: crate::process::peak_rss().unwrap_or(0),
         rss_before,
         peak_state,
         rate: (keys * 2) as f64 / took.as_secs_f64(),
