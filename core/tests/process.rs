@@ -100,3 +100,69 @@ fn opening_an_undeclared_store_fails_with_its_name() {
     let err = TestDriver::new(b.build().unwrap()).unwrap_err().to_string();
     assert!(err.contains("store 'other' is not declared"), "{err}");
 }
+
+/// Collects each key's values in its store entry, in place, until one is
+/// `"end"`; then emits them and deletes the entry.
+#[derive(Default)]
+struct Collect {
+    lists: Option<KeyValueStore<String, Vec<String>>>,
+}
+
+impl Process<String, String> for Collect {
+    type Key = String;
+    type Value = String;
+
+    fn init(&mut self, ctx: &mut ProcessInit<'_, '_>) -> Result<()> {
+        self.lists = Some(ctx.kv_store("lists")?);
+        Ok(())
+    }
+
+    fn process(&mut self, ctx: &mut ProcessContext<'_, String, String>, key: String, v: String) {
+        let lists = self.lists.as_ref().unwrap();
+        let len = lists.read(&key, |l| l.map_or(0, Vec::len)).unwrap();
+        let done = lists
+            .update(&key, |l| {
+                if v == "end" {
+                    l.take()
+                } else {
+                    l.get_or_insert_default().push(v);
+                    None
+                }
+            })
+            .unwrap();
+        if let Some(values) = done {
+            assert_eq!(values.len(), len);
+            ctx.forward(key, values.join(","));
+        }
+    }
+}
+
+#[test]
+fn update_changes_store_entries_in_place_and_read_sees_them() {
+    let mut b = Topology::builder("collect");
+    b.stream::<String, String>("in", Utf8, Utf8)
+        .process("collect", &["lists"], Collect::default)
+        .to("out", Utf8, Utf8);
+    let driver = TestDriver::new(b.build().unwrap()).unwrap();
+    let input = driver.input("in", Utf8, Utf8);
+    let out = driver.output::<String, String, _, _>("out", Utf8, Utf8);
+    for (k, v) in [
+        ("a", "x"),
+        ("b", "z"),
+        ("a", "y"),
+        ("a", "end"),
+        ("c", "end"),
+    ] {
+        input.pipe(k.to_string(), v.to_string()).unwrap();
+    }
+    assert_eq!(
+        out.read_key_values().unwrap(),
+        vec![("a".to_string(), "x,y".to_string())]
+    );
+    let lists = driver.store::<String, Vec<String>>("lists").unwrap();
+    assert_eq!(
+        lists.iter().unwrap(),
+        vec![("b".to_string(), vec!["z".to_string()])],
+        "a's entry was deleted, c's never written"
+    );
+}

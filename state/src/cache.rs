@@ -49,6 +49,10 @@ pub struct WriteCache<K, V> {
     bytes: usize,
     dirty_bytes: usize,
     budget: usize,
+    /// Encoded bytes of the entries last flushed, and their number: the
+    /// estimate for an entry put blind, whose encoding is not known yet.
+    flushed_bytes: usize,
+    flushed: usize,
 }
 
 impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
@@ -60,6 +64,8 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
             bytes: 0,
             dirty_bytes: 0,
             budget,
+            flushed_bytes: 0,
+            flushed: 0,
         }
     }
 
@@ -78,10 +84,16 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         self.bytes
     }
 
-    /// True when the changed entries take half of the budget or more: the
+    /// Changed entries after which a cache that has measured no entries
+    /// yet asks for a flush, so that its blind puts count their size.
+    const MEASURE_AFTER: usize = 1024;
+
+    /// True when the changed entries take half of the budget or more, or
+    /// when the cache has yet to measure the size of its entries: the
     /// owner should flush before its usual time.
     pub fn wants_flush(&self) -> bool {
         self.dirty_bytes >= self.budget / 2
+            || (self.flushed == 0 && self.dirty >= Self::MEASURE_AFTER)
     }
 
     /// The value of `key`, loading it with `load` on a miss.
@@ -113,7 +125,8 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
 
     /// Sets `key` to `value` without reading the backend (a blind write):
     /// as the backend may hold the key, a deletion before the next flush
-    /// still writes a tombstone.
+    /// still writes a tombstone. Until the flush measures it, a new entry
+    /// counts as the average size of the entries of the last flush.
     pub fn put(&mut self, key: &K, value: V) {
         if let Some(e) = self.entries.get_mut(key) {
             e.value = Some(value);
@@ -125,9 +138,10 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
             }
             return;
         }
-        self.bytes += Self::SLOT;
+        let encoded = self.flushed_bytes.checked_div(self.flushed).unwrap_or(0);
+        self.bytes += Self::SLOT + encoded;
         self.dirty += 1;
-        self.dirty_bytes += Self::SLOT;
+        self.dirty_bytes += Self::SLOT + encoded;
         self.entries.insert(
             key.clone(),
             Entry {
@@ -135,7 +149,7 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
                 stored: true,
                 dirty: true,
                 touched: true,
-                encoded: 0,
+                encoded: u32::try_from(encoded).unwrap_or(u32::MAX),
             },
         );
     }
@@ -147,14 +161,20 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         &mut self,
         mut f: impl FnMut(&K, Option<&V>) -> Result<usize, E>,
     ) -> Result<(), E> {
+        let (mut flushed_bytes, mut flushed) = (0, 0);
         for (k, e) in self.entries.iter_mut().filter(|(_, e)| e.dirty) {
             if e.stored || e.value.is_some() {
                 let encoded = f(k, e.value.as_ref())?;
                 self.bytes = self.bytes - e.encoded as usize + encoded;
                 e.encoded = u32::try_from(encoded).unwrap_or(u32::MAX);
+                flushed_bytes += encoded;
+                flushed += 1;
             }
             e.stored = e.value.is_some();
             e.dirty = false;
+        }
+        if flushed > 0 {
+            (self.flushed_bytes, self.flushed) = (flushed_bytes, flushed);
         }
         self.dirty = 0;
         self.dirty_bytes = 0;
@@ -326,6 +346,49 @@ mod tests {
             Some(&9),
             "deleted keys are forgotten"
         );
+    }
+
+    #[test]
+    fn blind_puts_count_as_the_average_entry_of_the_last_flush() {
+        type Cache = WriteCache<u64, u64>;
+        let mut c = Cache::new(100 * (Cache::SLOT + 600));
+        c.put(&0, 1);
+        c.put(&1, 1);
+        assert_eq!(c.memory(), 2 * Cache::SLOT, "nothing measured yet");
+        let mut size = 300;
+        c.flush(|_, _| {
+            size += 200;
+            Ok::<_, ()>(size)
+        })
+        .unwrap();
+        assert_eq!(c.memory(), 2 * Cache::SLOT + 500 + 700);
+        // Large values put blind ask for a flush as soon as their measured
+        // size would: 50 entries of 600 bytes are half the budget.
+        assert!(!c.wants_flush());
+        for k in 2..51 {
+            c.put(&k, 1);
+        }
+        assert!(!c.wants_flush());
+        c.put(&51, 1);
+        assert!(c.wants_flush());
+        assert_eq!(c.memory(), 52 * Cache::SLOT + 1200 + 50 * 600);
+    }
+
+    #[test]
+    fn a_cache_that_measured_nothing_asks_for_an_early_flush() {
+        type Cache = WriteCache<u64, u64>;
+        let mut c = Cache::new(usize::MAX);
+        for k in 1..Cache::MEASURE_AFTER as u64 {
+            c.put(&k, 1);
+        }
+        assert!(!c.wants_flush());
+        c.put(&0, 1);
+        assert!(c.wants_flush());
+        c.flush(|_, _| Ok::<_, ()>(16)).unwrap();
+        for k in 0..2 * Cache::MEASURE_AFTER as u64 {
+            c.put(&k, 2);
+        }
+        assert!(!c.wants_flush(), "measured once, the budget decides");
     }
 
     #[test]

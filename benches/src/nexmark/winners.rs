@@ -6,25 +6,26 @@
 //! A processor with small stores rather than one aggregate: per record it
 //! reads and writes one small entry, whatever the number of bids. Bids that
 //! arrive before their auction (a bid may name an auction up to 10 ahead,
-//! and the two source partitions are read at their own pace) wait, one
-//! store entry each, until it comes.
+//! and the two source partitions are read at their own pace: about 30% of
+//! the bids of a 5M-event run) wait in their auction's entry until it
+//! comes.
 
 use super::model::{Auction, Bid};
 use super::rows::{AuctionOrBid, Rank, WinnerChange, beats, in_time, rank};
 use tributary::topology::{KeyValueStore, Process, ProcessContext, ProcessInit};
 
 /// The stores of a [`Winners`] named with `prefix`.
-pub fn stores(prefix: &str) -> [String; 3] {
-    ["state", "auctions", "waiting"].map(|s| format!("{prefix}-{s}"))
+pub fn stores(prefix: &str) -> [String; 2] {
+    ["state", "auctions"].map(|s| format!("{prefix}-{s}"))
 }
 
 /// What a [`Winners`] knows of one auction id: one store entry, so that a
 /// bid reads one entry that is there (its auction's) rather than also
 /// looking up a winner that the auction's first bid does not find.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum AuctionState {
-    /// The auction has not arrived; this many bids wait for it.
-    Waiting(u64),
+    /// The auction has not arrived; these bids wait for it.
+    Waiting(Vec<Bid>),
     /// The auction arrived.
     Open(OpenAuction),
 }
@@ -56,8 +57,6 @@ struct Stores {
     state: KeyValueStore<u64, AuctionState>,
     /// Whole auctions, when kept.
     auctions: KeyValueStore<u64, Auction>,
-    /// Bids waiting for their auction, numbered per auction.
-    waiting: KeyValueStore<(u64, u64), Bid>,
 }
 
 impl Winners {
@@ -77,11 +76,10 @@ impl Process<u64, AuctionOrBid> for Winners {
     type Value = WinnerChange;
 
     fn init(&mut self, ctx: &mut ProcessInit<'_, '_>) -> tributary::Result<()> {
-        let [state, auctions, waiting] = stores(&self.prefix);
+        let [state, auctions] = stores(&self.prefix);
         self.stores = Some(Stores {
             state: ctx.kv_store(&state)?,
             auctions: ctx.kv_store(&auctions)?,
-            waiting: ctx.kv_store(&waiting)?,
         });
         Ok(())
     }
@@ -111,31 +109,25 @@ impl Winners {
         id: u64,
         a: Auction,
     ) -> tributary::Result<()> {
-        let waiting = match s.state.get(&id)? {
-            Some(AuctionState::Waiting(n)) => n,
-            // The same auction id twice: the generator never does that.
-            Some(AuctionState::Open(_)) | None => 0,
-        };
-        let mut best: Option<Bid> = None;
-        for i in 0..waiting {
-            let Some(b) = s.waiting.get(&(id, i))? else {
-                continue;
-            };
-            s.waiting.delete(&(id, i))?;
-            if in_time(&a, &b) && best.as_ref().is_none_or(|w| beats(rank(&b), rank(w))) {
-                best = Some(b);
-            }
-        }
         let category = a.category;
-        s.state.put(
-            &id,
-            AuctionState::Open(OpenAuction {
+        let best = s.state.update(&id, |state| {
+            let waiting = match state.take() {
+                Some(AuctionState::Waiting(bids)) => bids,
+                // The same auction id twice: the generator never does that.
+                Some(AuctionState::Open(_)) | None => Vec::new(),
+            };
+            let best = waiting
+                .into_iter()
+                .filter(|b| in_time(&a, b))
+                .reduce(|w, b| if beats(rank(&b), rank(&w)) { b } else { w });
+            *state = Some(AuctionState::Open(OpenAuction {
                 start: a.date_time,
                 expires: a.expires,
                 category,
                 best: best.as_ref().map(rank),
-            }),
-        )?;
+            }));
+            best
+        })?;
         if self.keep_auctions {
             s.auctions.put(&id, a.clone())?;
         }
@@ -161,16 +153,15 @@ impl Winners {
         id: u64,
         b: Bid,
     ) -> tributary::Result<()> {
-        let open = match s.state.get(&id)? {
-            Some(AuctionState::Open(open)) => open,
-            waiting => {
-                let n = match waiting {
-                    Some(AuctionState::Waiting(n)) => n,
-                    _ => 0,
-                };
-                s.waiting.put(&(id, n), b)?;
-                return s.state.put(&id, AuctionState::Waiting(n + 1));
-            }
+        let open = s.state.read(&id, |state| match state {
+            Some(AuctionState::Open(open)) => Some(*open),
+            _ => None,
+        })?;
+        let Some(open) = open else {
+            return s.state.update(&id, |state| match state {
+                Some(AuctionState::Waiting(bids)) => bids.push(b),
+                _ => *state = Some(AuctionState::Waiting(vec![b])),
+            });
         };
         if !(open.start..=open.expires).contains(&b.date_time) {
             return Ok(());

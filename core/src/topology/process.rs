@@ -109,6 +109,12 @@ impl<K: StoreKey, V: Data + RkyvData> KeyValueStore<K, V> {
         Ok(crate::store::lock(&self.store).get(key)?.cloned())
     }
 
+    /// Reads the value of `key` in place, without cloning it: returns what
+    /// `f` makes of it (`None` if there is none).
+    pub fn read<R>(&self, key: &K, f: impl FnOnce(Option<&V>) -> R) -> Result<R> {
+        Ok(f(crate::store::lock(&self.store).get(key)?))
+    }
+
     /// Sets the value of `key`.
     pub fn put(&self, key: &K, value: V) -> Result<()> {
         crate::store::lock(&self.store).put(key, value);
@@ -119,6 +125,41 @@ impl<K: StoreKey, V: Data + RkyvData> KeyValueStore<K, V> {
     pub fn delete(&self, key: &K) -> Result<()> {
         *crate::store::lock(&self.store).entry(key)? = None;
         Ok(())
+    }
+
+    /// Reads and changes the value of `key` in place: `f` gets the value
+    /// (`None` if there is none) and may change it, set it, or set it to
+    /// `None` to delete the key; its result is returned. The key counts as
+    /// changed whatever `f` does, so use [`get`](Self::get) when a record
+    /// usually changes nothing. Unlike a [`get`](Self::get) and a
+    /// [`put`](Self::put), nothing is cloned, which matters for values that
+    /// grow, such as a list a record appends to.
+    ///
+    /// ```
+    /// # use tributary::topology::{Process, ProcessContext, KeyValueStore};
+    /// /// Collects each key's values until one is `"end"`.
+    /// struct Collect(KeyValueStore<String, Vec<String>>);
+    ///
+    /// impl Process<String, String> for Collect {
+    ///     type Key = String;
+    ///     type Value = Vec<String>;
+    ///     fn process(&mut self, ctx: &mut ProcessContext<'_, String, Vec<String>>, k: String, v: String) {
+    ///         let done = self.0.update(&k, |values| {
+    ///             if v == "end" {
+    ///                 values.take()
+    ///             } else {
+    ///                 values.get_or_insert_default().push(v);
+    ///                 None
+    ///             }
+    ///         });
+    ///         if let Some(values) = done.expect("store") {
+    ///             ctx.forward(k, values);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn update<R>(&self, key: &K, f: impl FnOnce(&mut Option<V>) -> R) -> Result<R> {
+        Ok(f(crate::store::lock(&self.store).entry(key)?))
     }
 }
 
