@@ -133,7 +133,9 @@ impl<K: StoreKey, V: Data + RkyvData> KeyValueStore<K, V> {
     /// changed whatever `f` does, so use [`get`](Self::get) when a record
     /// usually changes nothing. Unlike a [`get`](Self::get) and a
     /// [`put`](Self::put), nothing is cloned, which matters for values that
-    /// grow, such as a list a record appends to.
+    /// grow, such as a list a record appends to. The state's memory budget
+    /// counts a value at its encoded size as of the last commit, so a value
+    /// that grows by megabytes between commits is not yet counted.
     ///
     /// ```
     /// # use tributary::topology::{Process, ProcessContext, KeyValueStore};
