@@ -71,12 +71,14 @@ fn two_instances_joining_one_group_on_kafka_give_the_reference_outputs() {
     // rebalances, the first commits and gives up half of the partitions.
     let b = start("b");
     produce(log.as_ref(), CLICKS / 3, CLICKS);
-    wait_for_commits(log.as_ref(), Duration::from_secs(120));
-    for running in [&a, &b] {
-        running
-            .wait_until_caught_up(Duration::from_secs(120))
-            .unwrap();
+    // Caught up first: if an instance stopped, its own error is the news.
+    let caught_up =
+        |r: &tributary::runtime::RunningApp| r.wait_until_caught_up(Duration::from_secs(120));
+    if let Err(e) = caught_up(&a).and_then(|()| caught_up(&b)) {
+        let (a, b) = (a.shutdown(), b.shutdown());
+        panic!("{e}; instance a: {a:?}; instance b: {b:?}");
     }
+    wait_for_commits(log.as_ref(), Duration::from_secs(120));
     let (stats_a, stats_b) = (a.shutdown().unwrap(), b.shutdown().unwrap());
     assert!(
         stats_a.records_in > 0 && stats_b.records_in > 0,

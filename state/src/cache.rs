@@ -84,16 +84,16 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
         self.bytes
     }
 
-    /// Changed entries after which a cache that has measured no entries
-    /// yet asks for a flush, so that its blind puts count their size.
-    const MEASURE_AFTER: usize = 1024;
-
-    /// True when the changed entries take half of the budget or more, or
-    /// when the cache has yet to measure the size of its entries: the
+    /// True when the changed entries take half of the budget or more: the
     /// owner should flush before its usual time.
     pub fn wants_flush(&self) -> bool {
         self.dirty_bytes >= self.budget / 2
-            || (self.flushed == 0 && self.dirty >= Self::MEASURE_AFTER)
+    }
+
+    /// Whether a flush has measured entries, so that [`put`](Self::put)
+    /// has an average size to go by.
+    pub fn has_measured(&self) -> bool {
+        self.flushed > 0
     }
 
     /// The value of `key`, loading it with `load` on a miss.
@@ -126,8 +126,9 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
     /// Sets `key` to `value` without reading the backend (a blind write):
     /// as the backend may hold the key, a deletion before the next flush
     /// still writes a tombstone. Until the flush measures it, a new entry
-    /// counts as the average size of the entries of the last flush.
-    pub fn put(&mut self, key: &K, value: V) {
+    /// counts as `encoded` (its encoded key and value, in bytes) if the
+    /// caller measured it, or else as the average entry of the last flush.
+    pub fn put(&mut self, key: &K, value: V, encoded: Option<usize>) {
         if let Some(e) = self.entries.get_mut(key) {
             e.value = Some(value);
             e.touched = true;
@@ -138,7 +139,9 @@ impl<K: Hash + Eq + Clone, V> WriteCache<K, V> {
             }
             return;
         }
-        let encoded = self.flushed_bytes.checked_div(self.flushed).unwrap_or(0);
+        let encoded = encoded
+            .or(self.flushed_bytes.checked_div(self.flushed))
+            .unwrap_or(0);
         self.bytes += Self::SLOT + encoded;
         self.dirty += 1;
         self.dirty_bytes += Self::SLOT + encoded;
@@ -255,9 +258,9 @@ mod tests {
     #[test]
     fn a_blind_put_reads_nothing_and_a_delete_after_it_writes_a_tombstone() {
         let mut c: WriteCache<&str, u64> = WriteCache::new(10_000);
-        c.put(&"a", 1);
-        c.put(&"a", 2);
-        c.put(&"b", 3);
+        c.put(&"a", 1, None);
+        c.put(&"a", 2, None);
+        c.put(&"b", 3, None);
         let value = c.get(&"a", || -> Result<Loaded<u64>, ()> {
             panic!("a is cached")
         });
@@ -352,8 +355,8 @@ mod tests {
     fn blind_puts_count_as_the_average_entry_of_the_last_flush() {
         type Cache = WriteCache<u64, u64>;
         let mut c = Cache::new(100 * (Cache::SLOT + 600));
-        c.put(&0, 1);
-        c.put(&1, 1);
+        c.put(&0, 1, None);
+        c.put(&1, 1, None);
         assert_eq!(c.memory(), 2 * Cache::SLOT, "nothing measured yet");
         let mut size = 300;
         c.flush(|_, _| {
@@ -366,29 +369,25 @@ mod tests {
         // size would: 50 entries of 600 bytes are half the budget.
         assert!(!c.wants_flush());
         for k in 2..51 {
-            c.put(&k, 1);
+            c.put(&k, 1, None);
         }
         assert!(!c.wants_flush());
-        c.put(&51, 1);
+        c.put(&51, 1, None);
         assert!(c.wants_flush());
         assert_eq!(c.memory(), 52 * Cache::SLOT + 1200 + 50 * 600);
     }
 
     #[test]
-    fn a_cache_that_measured_nothing_asks_for_an_early_flush() {
+    fn a_blind_put_counts_what_the_caller_measured() {
         type Cache = WriteCache<u64, u64>;
         let mut c = Cache::new(usize::MAX);
-        for k in 1..Cache::MEASURE_AFTER as u64 {
-            c.put(&k, 1);
-        }
-        assert!(!c.wants_flush());
-        c.put(&0, 1);
-        assert!(c.wants_flush());
+        assert!(!c.has_measured());
+        c.put(&0, 1, Some(100));
+        assert_eq!(c.memory(), Cache::SLOT + 100);
         c.flush(|_, _| Ok::<_, ()>(16)).unwrap();
-        for k in 0..2 * Cache::MEASURE_AFTER as u64 {
-            c.put(&k, 2);
-        }
-        assert!(!c.wants_flush(), "measured once, the budget decides");
+        assert!(c.has_measured());
+        c.put(&1, 1, None);
+        assert_eq!(c.memory(), 2 * Cache::SLOT + 32);
     }
 
     #[test]

@@ -122,9 +122,20 @@ where
     }
 
     /// Sets `key` to `value` without reading its old value from the
-    /// backend.
-    pub(crate) fn put(&mut self, key: &K, value: V) {
-        self.cache.put(key, value);
+    /// backend. Until the cache has flushed an entry (and so knows an
+    /// average size), the value is encoded to count its size.
+    pub(crate) fn put(&mut self, key: &K, value: V) -> Result<()> {
+        let encoded = if self.cache.has_measured() {
+            None
+        } else {
+            let buf = &mut self.key_buf;
+            buf.clear();
+            Rkyv.encode(key, buf)?;
+            Rkyv.encode(&value, buf)?;
+            Some(buf.len())
+        };
+        self.cache.put(key, value, encoded);
+        Ok(())
     }
 
     /// The value of `key` for update (set `None` to delete).

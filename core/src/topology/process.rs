@@ -117,8 +117,7 @@ impl<K: StoreKey, V: Data + RkyvData> KeyValueStore<K, V> {
 
     /// Sets the value of `key`.
     pub fn put(&self, key: &K, value: V) -> Result<()> {
-        crate::store::lock(&self.store).put(key, value);
-        Ok(())
+        crate::store::lock(&self.store).put(key, value)
     }
 
     /// Deletes `key`.

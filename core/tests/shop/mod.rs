@@ -198,11 +198,14 @@ pub(crate) fn run_until_caught_up(app: App) -> (Stores, u64) {
     (store_contents(&readers, &all), stats.records_in)
 }
 
-/// Log lines on `RUST_LOG` (`RUST_LOG=tributary=debug` shows every group
-/// event and task move).
+/// Logs to the test's captured output (shown if it fails): warnings and
+/// errors, or what `RUST_LOG` asks for (`RUST_LOG=tributary=debug` shows
+/// every group event and task move).
 pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_test_writer()
         .try_init();
 }
