@@ -106,7 +106,7 @@ impl<K, V> std::fmt::Debug for KeyValueStore<K, V> {
 impl<K: StoreKey, V: Data + RkyvData> KeyValueStore<K, V> {
     /// The value of `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
-        Ok(crate::store::lock(&self.store).get(key)?.cloned())
+        self.read(key, |v| v.cloned())
     }
 
     /// Reads the value of `key` in place, without cloning it: returns what
@@ -122,8 +122,7 @@ impl<K: StoreKey, V: Data + RkyvData> KeyValueStore<K, V> {
 
     /// Deletes `key`.
     pub fn delete(&self, key: &K) -> Result<()> {
-        *crate::store::lock(&self.store).entry(key)? = None;
-        Ok(())
+        self.update(key, |v| *v = None)
     }
 
     /// Reads and changes the value of `key` in place: `f` gets the value
