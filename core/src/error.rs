@@ -156,6 +156,16 @@ pub enum Error {
         /// The partitions it does not own.
         partitions: Vec<crate::record::TopicPartition>,
     },
+    /// A group could not take a commit at this moment: it is rebalancing,
+    /// or its coordinator is moving. Not a failure: the runtime keeps the
+    /// positions and commits them again with its next commit.
+    #[error("group '{group}' cannot take commits now: {reason}")]
+    GroupBusy {
+        /// The group.
+        group: String,
+        /// Why, as the group said it.
+        reason: String,
+    },
     /// A backend other than the embedded log (Kafka) failed; `context` says
     /// what was being done.
     #[error("{context}: {source}")]

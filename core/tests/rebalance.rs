@@ -137,3 +137,54 @@ fn partitions_moving_between_two_instances_change_no_result() {
     stores.extend(store_contents(&readers[1], &owned[1]));
     assert_stores_equal(&stores, &expected_stores);
 }
+
+/// A group that cannot take commits for a while, as a Kafka group during a
+/// rebalance, stops nothing and loses nothing: the instance keeps running,
+/// and the positions go to the group with a later commit.
+#[test]
+fn positions_the_busy_group_refused_go_with_a_later_commit() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (expected_outputs, expected_stores, _) = reference(&dir.path().join("reference"));
+
+    let dir = dir.path().join("group");
+    let log = open_log(&dir);
+    let group = ScriptedGroup::new(Arc::clone(&log));
+    let running = App::new(topology(), Arc::clone(&log), config(&dir, "a"))
+        .unwrap()
+        .with_membership(group.membership("a"))
+        .start()
+        .unwrap();
+    let readers = readers(&running);
+    let all: Vec<u32> = (0..PARTITIONS).collect();
+    group.assign("a", &all).unwrap();
+    produce(log.as_ref(), 0, CLICKS / 2);
+    running
+        .wait_until_caught_up(Duration::from_secs(120))
+        .unwrap();
+    // The second half is processed while the group refuses: the last
+    // positions are those of a refused commit, and no later record moves
+    // them again.
+    group.refuse_commits("a", 8);
+    produce(log.as_ref(), CLICKS / 2, CLICKS);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while group.commits_to_refuse("a") > 0 {
+        assert!(!running.is_stopping(), "the instance stopped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} refusals left",
+            group.commits_to_refuse("a")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running
+        .wait_until_caught_up(Duration::from_secs(120))
+        .unwrap();
+    wait_for_commits(log.as_ref(), Duration::from_secs(60));
+    assert!(!running.is_stopping());
+    let stats = running.shutdown().unwrap();
+    assert_eq!(stats.late_dropped, 0);
+
+    assert_outputs_equal(&final_outputs(log.as_ref()), &expected_outputs);
+    assert_stores_equal(&store_contents(&readers, &all), &expected_stores);
+}

@@ -314,6 +314,17 @@ impl Member for KafkaMember {
                     member,
                     partitions: positions.iter().map(|(tp, _)| tp.clone()).collect(),
                 },
+                // Kafka's retriable commit errors: the group is between
+                // generations, or its coordinator is moving or loading.
+                Some(
+                    code @ (RDKafkaErrorCode::RebalanceInProgress
+                    | RDKafkaErrorCode::NotCoordinator
+                    | RDKafkaErrorCode::CoordinatorLoadInProgress
+                    | RDKafkaErrorCode::CoordinatorNotAvailable),
+                ) => Error::GroupBusy {
+                    group: self.group.clone(),
+                    reason: code.to_string(),
+                },
                 _ => self
                     .diagnostics
                     .error(format!("committing positions of group '{}'", self.group), e),

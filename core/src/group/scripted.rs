@@ -67,6 +67,8 @@ struct MemberState {
     /// Events sent, and events the member said it handled.
     sent: u64,
     handled: u64,
+    /// Commits still to refuse as a rebalancing group does.
+    busy: u32,
 }
 
 impl ScriptedGroup {
@@ -106,6 +108,23 @@ impl ScriptedGroup {
     /// is fenced; returns once it has dropped them without committing.
     pub fn lose(&self, member: &str, partitions: &[u32]) -> Result<()> {
         self.step(member, partitions, GroupEvent::Lost)
+    }
+
+    /// Makes the group refuse `member`'s next `commits` commits with
+    /// [`Error::GroupBusy`](crate::Error::GroupBusy), as a Kafka group does
+    /// while it rebalances.
+    pub fn refuse_commits(&self, member: &str, commits: u32) {
+        self.lock()
+            .members
+            .entry(member.to_owned())
+            .or_default()
+            .busy = commits;
+    }
+
+    /// How many of the commits [`refuse_commits`](Self::refuse_commits)
+    /// asked for are still to be refused.
+    pub fn commits_to_refuse(&self, member: &str) -> u32 {
+        self.lock().members.get(member).map_or(0, |m| m.busy)
     }
 
     /// The partition numbers `member` owns.
@@ -244,7 +263,16 @@ impl Member for ScriptedMember {
 
     fn commit(&self, positions: &[(TopicPartition, u64)]) -> Result<()> {
         {
-            let state = self.group.lock();
+            let mut state = self.group.lock();
+            if let Some(m) = state.members.get_mut(&self.name)
+                && m.busy > 0
+            {
+                m.busy -= 1;
+                return Err(Error::GroupBusy {
+                    group: self.group_name.clone(),
+                    reason: "a rebalance is in progress (scripted)".into(),
+                });
+            }
             let owned = state.members.get(&self.name).map(|m| &m.owned);
             let fenced: Vec<TopicPartition> = positions
                 .iter()

@@ -12,7 +12,8 @@
 //!
 //! then the moved input positions of all the tasks go to the group in one
 //! commit, through the member (which may refuse partitions it lost: their
-//! tasks are dropped). A restart finds the state and positions of the last
+//! tasks are dropped; or say that the group is busy rebalancing: the
+//! positions then go with the next commit). A restart finds the state and positions of the last
 //! commit; what was processed after it is processed again.
 //!
 //! Exactly-once (Kafka transactions, transaction markers in the embedded
@@ -58,7 +59,8 @@ impl Committer for AtLeastOnce {
 }
 
 impl AtLeastOnce {
-    /// The commit; false if there were no positions to commit.
+    /// The commit; false if there were no positions to commit, or the
+    /// group could not take them now.
     fn commit_positions(
         &self,
         tasks: &mut Vec<Task>,
@@ -75,35 +77,48 @@ impl AtLeastOnce {
             {
                 commit_state(&mut view, log, state)?;
             }
-            positions.extend(t.mark_committed());
+            positions.extend(t.uncommitted());
         }
         if positions.is_empty() {
             return Ok(false);
         }
-        match member.commit(&positions) {
-            Err(Error::Fenced { partitions, .. }) => {
-                let (gone, kept): (Vec<Task>, Vec<Task>) = std::mem::take(tasks)
-                    .into_iter()
-                    .partition(|t| partitions.iter().any(|tp| t.reads(tp)));
-                *tasks = kept;
-                let ids: Vec<String> = gone.iter().map(|t| t.id.to_string()).collect();
-                tracing::warn!(
-                    tasks = ?ids,
-                    "the group refused to commit partitions that another member owns now; \
-                     dropping their tasks (what they did since their last commit is redone there)"
-                );
-                gone.into_iter().for_each(Task::close);
-                positions.retain(|(tp, _)| tasks.iter().any(|t| t.reads(tp)));
-                if !positions.is_empty() {
-                    member.commit(&positions)?;
-                }
-                Ok(true)
-            }
-            other => {
-                other?;
+        let mut taken = member.commit(&positions);
+        if let Err(Error::Fenced { partitions, .. }) = &taken {
+            let (gone, kept): (Vec<Task>, Vec<Task>) = std::mem::take(tasks)
+                .into_iter()
+                .partition(|t| partitions.iter().any(|tp| t.reads(tp)));
+            *tasks = kept;
+            let ids: Vec<String> = gone.iter().map(|t| t.id.to_string()).collect();
+            tracing::warn!(
+                tasks = ?ids,
+                "the group refused to commit partitions that another member owns now; \
+                 dropping their tasks (what they did since their last commit is redone there)"
+            );
+            gone.into_iter().for_each(Task::close);
+            positions.retain(|(tp, _)| tasks.iter().any(|t| t.reads(tp)));
+            taken = if positions.is_empty() {
+                Ok(())
+            } else {
+                member.commit(&positions)
+            };
+        }
+        match taken {
+            Ok(()) => {
+                tasks.iter_mut().for_each(Task::mark_committed);
                 tracing::debug!(partitions = positions.len(), "committed positions");
                 Ok(true)
             }
+            // The positions stay uncommitted, and go with the next commit.
+            Err(e @ Error::GroupBusy { .. }) => {
+                tracing::warn!(
+                    error = %e,
+                    partitions = positions.len(),
+                    "positions not committed to the group; trying again at the next commit \
+                     (the state and changelogs have them already)"
+                );
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -651,17 +651,19 @@ impl Task {
         }
     }
 
-    /// Marks the inputs' positions committed; returns those that moved
-    /// since the last commit, for the group.
-    pub(crate) fn mark_committed(&mut self) -> Vec<(TopicPartition, u64)> {
+    /// The inputs' positions that moved since the group last took them.
+    pub(crate) fn uncommitted(&self) -> impl Iterator<Item = (TopicPartition, u64)> + '_ {
         self.inputs
-            .iter_mut()
+            .iter()
             .filter(|i| i.position != i.committed)
-            .map(|i| {
-                i.committed = i.position;
-                (i.tp.clone(), i.position)
-            })
-            .collect()
+            .map(|i| (i.tp.clone(), i.position))
+    }
+
+    /// Marks the inputs' positions committed (the group took them).
+    pub(crate) fn mark_committed(&mut self) {
+        for i in &mut self.inputs {
+            i.committed = i.position;
+        }
     }
 }
 
