@@ -184,6 +184,7 @@ fn positions_the_busy_group_refused_go_with_a_later_commit() {
     assert!(!running.is_stopping());
     let stats = running.shutdown().unwrap();
     assert_eq!(stats.late_dropped, 0);
+    assert_eq!(stats.commits_deferred, 8);
 
     assert_outputs_equal(&final_outputs(log.as_ref()), &expected_outputs);
     assert_stores_equal(&store_contents(&readers, &all), &expected_stores);

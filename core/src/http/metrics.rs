@@ -153,6 +153,14 @@ pub(crate) fn render(view: &AppView) -> crate::Result<String> {
         "How long commits took (outputs synced, changelogs and state written, positions committed).",
         view.counters.commit_seconds.clone(),
     );
+    let deferred = Counter::<u64>::default();
+    deferred.inc_by(view.counters.commits_deferred.load(Ordering::Relaxed));
+    registry.register(
+        "commits_deferred",
+        "Commits whose positions the group could not take then (a rebalance in progress); \
+         they go with the next commit.",
+        deferred,
+    );
     let rebalances = Counter::<u64>::default();
     rebalances.inc_by(view.counters.rebalances.load(Ordering::Relaxed));
     registry.register(

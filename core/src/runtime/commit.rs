@@ -110,6 +110,9 @@ impl AtLeastOnce {
             }
             // The positions stay uncommitted, and go with the next commit.
             Err(e @ Error::GroupBusy { .. }) => {
+                self.counters
+                    .commits_deferred
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     error = %e,
                     partitions = positions.len(),

@@ -109,6 +109,9 @@ pub(crate) struct Counters {
     pub(crate) commits: AtomicU64,
     /// How long those commits took, in seconds.
     pub(crate) commit_seconds: Histogram,
+    /// Commits whose positions the group could not take then
+    /// ([`Error::GroupBusy`](crate::Error::GroupBusy)).
+    pub(crate) commits_deferred: AtomicU64,
     /// Assignments and revocations the group handed this instance.
     pub(crate) rebalances: AtomicU64,
     /// Changelog records read by standby copies.
@@ -125,6 +128,7 @@ impl Default for Counters {
             commit_seconds: Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 16),
             ),
+            commits_deferred: AtomicU64::new(0),
             rebalances: AtomicU64::new(0),
             standby_records: AtomicU64::new(0),
             standby_tasks: AtomicU64::new(0),
@@ -177,6 +181,7 @@ impl Counters {
             }
         }
         total.standby_records = self.standby_records.load(Ordering::Relaxed);
+        total.commits_deferred = self.commits_deferred.load(Ordering::Relaxed);
         total
     }
 
@@ -198,6 +203,7 @@ impl Counters {
                     late_dropped: late_by_operator.values().sum(),
                     late_by_operator,
                     standby_records: 0,
+                    commits_deferred: 0,
                 };
                 (*id, stats)
             })
@@ -222,4 +228,8 @@ pub struct Stats {
     /// Changelog records read to keep standby copies of other instances'
     /// tasks (whole application only; 0 per task).
     pub standby_records: u64,
+    /// Commits whose positions the group could not take then (it was
+    /// rebalancing: [`Error::GroupBusy`](crate::Error::GroupBusy)); they
+    /// went with a later commit (whole application only; 0 per task).
+    pub commits_deferred: u64,
 }
