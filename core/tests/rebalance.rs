@@ -8,7 +8,6 @@ mod shop;
 use shop::*;
 use std::sync::Arc;
 use std::time::Duration;
-use tributary::App;
 use tributary::group::ScriptedGroup;
 
 const CHUNKS: u64 = 30;
@@ -35,13 +34,7 @@ fn partitions_moving_between_two_instances_change_no_result() {
     let dir = dir.path().join("group");
     let log = open_log(&dir);
     let group = ScriptedGroup::new(Arc::clone(&log));
-    let start = |name: &str| {
-        App::new(topology(), Arc::clone(&log), config(&dir, name))
-            .unwrap()
-            .with_membership(group.membership(name))
-            .start()
-            .unwrap()
-    };
+    let start = |name: &str| start_in_group(&log, &group, config(&dir, name), name);
     let instances = [("a", start("a")), ("b", start("b"))];
     let readers: Vec<_> = instances.iter().map(|(_, r)| readers(r)).collect();
     group.assign("a", &[0, 1]).unwrap();
@@ -150,11 +143,7 @@ fn positions_the_busy_group_refused_go_with_a_later_commit() {
     let dir = dir.path().join("group");
     let log = open_log(&dir);
     let group = ScriptedGroup::new(Arc::clone(&log));
-    let running = App::new(topology(), Arc::clone(&log), config(&dir, "a"))
-        .unwrap()
-        .with_membership(group.membership("a"))
-        .start()
-        .unwrap();
+    let running = start_in_group(&log, &group, config(&dir, "a"), "a");
     let readers = readers(&running);
     let all: Vec<u32> = (0..PARTITIONS).collect();
     group.assign("a", &all).unwrap();

@@ -8,7 +8,6 @@ mod shop;
 use shop::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tributary::App;
 use tributary::group::ScriptedGroup;
 
 /// Waits until the copy of `partitions` in `standby`'s state equals the
@@ -43,11 +42,7 @@ fn a_failed_over_task_restores_only_what_its_standby_copy_lacked() {
     let start = |name: &str| {
         let mut config = config(&dir, name);
         config.standby_replicas = 1;
-        App::new(topology(), Arc::clone(&log), config)
-            .unwrap()
-            .with_membership(group.membership(name))
-            .start()
-            .unwrap()
+        start_in_group(&log, &group, config, name)
     };
     let (a, b) = (start("a"), start("b"));
     let (readers_a, readers_b) = (readers(&a), readers(&b));

@@ -13,8 +13,9 @@
 //! then the moved input positions of all the tasks go to the group in one
 //! commit, through the member (which may refuse partitions it lost: their
 //! tasks are dropped; or say that the group is busy rebalancing: the
-//! positions then go with the next commit). A restart finds the state and positions of the last
-//! commit; what was processed after it is processed again.
+//! positions then go with the next commit). A restart finds the state and
+//! positions of the last commit; what was processed after it is processed
+//! again.
 //!
 //! Exactly-once (Kafka transactions, transaction markers in the embedded
 //! log) is a second implementation of [`Committer`].
@@ -117,7 +118,7 @@ impl AtLeastOnce {
                     error = %e,
                     partitions = positions.len(),
                     "positions not committed to the group; trying again at the next commit \
-                     (the state and changelogs have them already)"
+                     (stateful tasks' changelogs and state have them already)"
                 );
                 Ok(false)
             }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary::Batch;
 use tributary::codec::{Json, Utf8};
+use tributary::group::ScriptedGroup;
 use tributary::log::{EmbeddedLog, TopicConfig, TopicPartition, prelude::*};
 use tributary::runtime::{RunningApp, TaskId};
 use tributary::topology::TimeWindows;
@@ -62,6 +63,21 @@ pub(crate) fn topology() -> Topology {
         .to_stream()
         .to("pages", Utf8, Json);
     b.build().unwrap()
+}
+
+/// Starts the shop on `log` with `config`, as member `name` of `group`
+/// (which assigns it nothing yet).
+pub(crate) fn start_in_group(
+    log: &Arc<dyn Log>,
+    group: &Arc<ScriptedGroup>,
+    config: Config,
+    name: &str,
+) -> RunningApp {
+    App::new(topology(), Arc::clone(log), config)
+        .unwrap()
+        .with_membership(group.membership(name))
+        .start()
+        .unwrap()
 }
 
 /// An embedded log in `dir` with the shop's topics and profiles.
